@@ -1,0 +1,1 @@
+"""Shared helpers for every protocol layer: bounded buffers, errors, sequence arithmetic."""
