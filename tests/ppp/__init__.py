@@ -1,0 +1,1 @@
+"""Tests of ikel2tp.ppp (mirrors the package)."""

@@ -1,0 +1,1 @@
+"""Tests of ikel2tp.users and the users CLI."""
