@@ -1,0 +1,1 @@
+"""The ``ikel2tp`` command line (typer): ``main.app`` is the console script."""
