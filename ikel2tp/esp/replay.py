@@ -1,0 +1,45 @@
+"""Anti-replay window of RFC 4303 §3.4.3 and Appendix A (32-bit sequence numbers, no ESN).
+
+The window is a bit map held in a Python int: bit ``i`` set means sequence number ``top - i`` was
+received.  :meth:`ReplayWindow.check` is a pure test done *before* the ICV check; only after the packet
+authenticated does the caller :meth:`ReplayWindow.commit` it, so a forged packet changes nothing
+(RFC 4303 §3.4.3: "the receive window is updated only if the integrity verification succeeds").
+"""
+
+from __future__ import annotations
+
+DEFAULT_WINDOW = 1024
+
+
+class ReplayWindow:
+    """Sliding window of ``size`` sequence numbers ending at the highest authenticated one."""
+
+    __slots__ = ("size", "top", "_bitmap", "_mask")
+
+    def __init__(self, size: int = DEFAULT_WINDOW) -> None:
+        if size < 32:
+            raise ValueError(f"replay window of {size} packets: RFC 4303 §3.4.3 requires at least 32")
+        self.size = size
+        self.top = 0  # highest sequence number accepted so far (0: none yet)
+        self._bitmap = 0
+        self._mask = (1 << size) - 1
+
+    def check(self, sequence: int) -> bool:
+        """True when ``sequence`` is new and not left of the window (changes nothing)."""
+        if sequence == 0:  # RFC 4303 §3.3.3: the first packet sent carries 1; 0 is never sent
+            return False
+        diff = self.top - sequence
+        if diff < 0:
+            return True
+        if diff >= self.size:
+            return False
+        return not (self._bitmap >> diff) & 1
+
+    def commit(self, sequence: int) -> None:
+        """Record an authenticated ``sequence`` that :meth:`check` accepted (Appendix A2.3)."""
+        shift = sequence - self.top
+        if shift > 0:
+            self._bitmap = ((self._bitmap << shift) | 1) & self._mask if shift < self.size else 1
+            self.top = sequence
+        else:
+            self._bitmap |= 1 << -shift
