@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ikel2tp.common.errors import ConfigError
+from ikel2tp.common.files import write_private
 from ikel2tp.ike import suites
 from ikel2tp.ppp.auth.mschapv2 import nt_password_hash
 
@@ -601,17 +602,9 @@ def ensure_default_config(state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR)
     psk, password = random_secret(24), random_secret(16)
     text = _DEFAULT_TEMPLATE.format(state_dir=_toml_string(str(state)), psk=_toml_string(psk),
                                     nt_hash=nt_password_hash(password).hex())
-    temporary = path.with_name(f".{CONFIG_NAME}.{os.getpid()}.tmp")
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            os.fchmod(out.fileno(), 0o600)
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
+        write_private(path, text.encode("utf-8"))
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise ConfigError(f"{path}: cannot write the default configuration: {exc}") from exc
     config = load_config(path)
     return config, _first_run_message(path, psk, password)

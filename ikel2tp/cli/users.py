@@ -8,7 +8,6 @@ The result is validated like ``ikel2tp config check`` before it replaces the fil
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tomllib
 from ipaddress import IPv4Address
@@ -17,6 +16,7 @@ from pathlib import Path
 import typer
 
 from ikel2tp.common.errors import ConfigError
+from ikel2tp.common.files import write_private
 from ikel2tp.config import CONFIG_NAME, DEFAULT_STATE_DIR, parse_config
 from ikel2tp.ppp.auth.mschapv2 import nt_password_hash
 
@@ -114,17 +114,9 @@ def _write(path: Path, text: str) -> None:
         parse_config(text, str(path), base_dir=path.parent.resolve(), log=None)
     except ConfigError as exc:
         raise _fail(f"not written, the result would be invalid: {exc}") from exc
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            os.fchmod(out.fileno(), 0o600)
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
+        write_private(path, text.encode("utf-8"))
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise _fail(f"{path}: cannot write: {exc}") from exc
 
 

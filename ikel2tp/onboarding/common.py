@@ -9,9 +9,7 @@ Secrets (PSK, user password, PKCS#12 and its password) live only in files and in
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from ikel2tp.certs import store
 from ikel2tp.certs.errors import CaError
 from ikel2tp.common.errors import Ikel2tpError
+from ikel2tp.common.files import write_private
 from ikel2tp.config import Config
 
 SECRET_FILE = 0o600
@@ -187,15 +186,9 @@ def write_bundle(bundle: Bundle, directory: Path) -> list[Path]:
     written = []
     for item in bundle.files:
         path = directory / item.name
-        temporary = directory / f".{item.name}.{secrets.token_hex(4)}.tmp"
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_FILE)
-            with os.fdopen(fd, "wb") as out:
-                os.fchmod(out.fileno(), SECRET_FILE)  # exactly 0600 whatever the umask
-                out.write(item.data)
-            os.replace(temporary, path)
+            write_private(path, item.data, SECRET_FILE)
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
             raise OnboardingError(f"{path}: cannot write: {exc.strerror}") from None
         written.append(path)
     return written
