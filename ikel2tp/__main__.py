@@ -2,4 +2,4 @@
 
 from ikel2tp.cli.main import app
 
-app()
+app(prog_name="ikel2tp")

@@ -1,0 +1,1 @@
+"""The asyncio shell around the sans-I/O cores: sockets, TUN, timers, control socket, wiring."""

@@ -1,0 +1,348 @@
+"""End to end inside a network namespace: ``ikel2tp serve`` as a subprocess, and our own client stack
+(IKEv1 initiator, userspace ESP in UDP 4500, the test LAC, a client-role PPP link) against it, until
+an ICMP echo crosses the server's TUN device and the kernel's answer comes back.
+
+Run as ``unshare --net python -m tests.server.e2e WORKDIR [natt|raw|plain]`` (test_e2e.py does):
+``natt`` forces ESP in UDP 4500, ``raw`` lets the client send plain ESP (IP protocol 50), ``plain``
+is L2TP without IPsec (the lab-only ``require_ipsec = false``): everything it
+creates lives in that namespace and goes with it.  It prints one JSON line with how far it got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ipaddress
+import json
+import logging
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ikel2tp.dataplane.userspace import UserspaceDataPlane
+from ikel2tp.ike.events import ChildSaEstablished, Phase1Established
+from ikel2tp.ike.manager import IkeManager
+from ikel2tp.ike.settings import IkeSettings
+from ikel2tp.l2tp.constants import AvpType, MessageType
+from ikel2tp.ppp.auth.credentials import ClientLogin
+from ikel2tp.ppp.events import IpPacketReceived, LinkDown, NetworkUp
+from ikel2tp.ppp.link import PppLink
+from ikel2tp.ppp.settings import PppSettings, Role
+from ikel2tp.server.control import request
+from ikel2tp.server.transport import Datagram, Kind, Transport
+from tests.l2tp.lac import Lac
+
+SERVER_IP = "127.0.0.1"
+CLIENT_IP = "127.0.0.2"
+PSK = "e2e-pre-shared-key-0123456789"
+USER, PASSWORD = "alice", "alice-e2e-password"
+GATEWAY = "10.77.0.1"
+CONFIG = f"""
+[server]
+listen = ["{SERVER_IP}"]
+dataplane = "userspace"
+state_dir = "{{state}}"
+log_level = "debug"
+tun_name = "ikel2tp-e2e"
+[ike]
+psk = "{PSK}"
+force_encapsulation = {{force}}
+[pool]
+network = "10.77.0.0/24"
+[[users]]
+name = "{USER}"
+password = "{PASSWORD}"
+"""
+PLAIN = "[l2tp]\nrequire_ipsec = false\n"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+CLI = [sys.executable, "-c", "from ikel2tp.cli.main import app; app()"]
+log = logging.getLogger("e2e.client")
+
+
+def checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def echo_request(src: str, dst: str, ident: int = 0x4242) -> bytes:
+    icmp = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"ikel2tp end to end"
+    icmp = icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 7, 0, 64, 1, 0,
+                         ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed)
+    return header[:10] + struct.pack("!H", checksum(header)) + header[12:] + icmp
+
+
+class ClientStack:
+    """One L2TP/IPsec client, driven by the asyncio loop like the server is."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, raw: bool = False, plain: bool = False,
+                 client_ip: str = CLIENT_IP, server_ip: str = SERVER_IP, user: str = USER,
+                 password: str = PASSWORD) -> None:
+        self.loop = loop
+        self.client_ip, self.server_ip = client_ip, server_ip
+        self.steps: list[str] = []
+        self.transport = Transport(loop, self.on_datagrams)
+        self.plain = plain  # L2TP without IPsec (the server's require_ipsec = false lab mode)
+        if plain:
+            self.transport.open(Kind.L2TP, client_ip, 1701)
+        else:
+            self.transport.open(Kind.IKE, client_ip, 500)
+            self.transport.open(Kind.NATT, client_ip, 4500)
+        self.dataplane = UserspaceDataPlane(log=logging.getLogger("e2e.esp"))
+        self.dataplane.attach_udp(self.transport.send_esp_udp)
+        if raw:  # on loopback this socket also sees the server's own ESP: unknown SPIs, dropped
+            self.dataplane.open_raw(loop)
+        self.dataplane.on_l2tp = self.on_l2tp
+        self.ike = IkeManager(IkeSettings(psk=PSK.encode()), spi_allocator=self.dataplane.allocate_spi,
+                              log=logging.getLogger("e2e.ike"))
+        self.lac = Lac(tunnel_id=4242)
+        self.ppp = PppLink(PppSettings(), log=logging.getLogger("e2e.ppp"), name="client", role=Role.CLIENT,
+                           login=ClientLogin(user, password))
+        self.handle = None
+        self.session_id = 0
+        self.address: str | None = None
+        self.replies: list[bytes] = []
+        self.down: str | None = None
+        self.echo_replies = 0
+        self.done = asyncio.Event()
+
+    def step(self, name: str) -> None:
+        self.steps.append(name)
+        log.info("client: %s", name)
+
+    def start(self) -> None:
+        if self.plain:
+            self.send_l2tp(self.lac.sccrq())
+            return
+        self.ike.initiate((self.client_ip, 500), (self.server_ip, 500), self.loop.time())
+        self.pump()
+
+    def on_datagrams(self, batch: list[Datagram]) -> None:
+        now = self.loop.time()
+        for item in batch:
+            if item.kind == "ike":
+                self.ike.receive_datagram(item.data, item.local, item.remote, now)
+            elif item.kind == "esp":
+                self.dataplane.receive_udp_esp(item.data, item.remote, item.local)
+            elif item.kind == "l2tp":
+                self.on_l2tp(None, item.data, item.remote[1])
+        self.pump()
+
+    def on_l2tp(self, handle, payload: bytes, peer_port: int) -> None:
+        received = self.lac.receive(payload)
+        now = self.loop.time()
+        message = received.message
+        if message is None:
+            if not received.header.control:
+                frame = received.payload
+                self.ppp.receive_frame(frame[2:] if frame[:2] == b"\xff\x03" else frame, now)
+            return
+        if message.message_type == MessageType.SCCRP:
+            self.step("L2TP SCCRP")
+            self.lac.lns_tunnel_id = message.get(AvpType.ASSIGNED_TUNNEL_ID)
+            self.send_l2tp(self.lac.scccn(message))
+            self.send_l2tp(self.lac.icrq(9))
+        elif message.message_type == MessageType.ICRP:
+            self.step("L2TP ICRP")
+            self.session_id = message.get(AvpType.ASSIGNED_SESSION_ID)
+            self.send_l2tp(self.lac.iccn(self.session_id))
+            self.ppp.start(now)
+        elif message.message_type in (MessageType.StopCCN, MessageType.CDN):
+            self.step(f"L2TP {message.name}")
+            self.send_l2tp(self.lac.zlb())
+
+    def send_l2tp(self, data: bytes) -> None:
+        if self.plain:
+            self.transport.send_l2tp(data, (self.client_ip, 1701), (self.server_ip, 1701))
+        else:
+            self.dataplane.send_l2tp(self.handle, data, 1701)
+
+    def pump(self) -> None:
+        for data, local, remote in self.ike.datagrams_to_send():
+            self.transport.send_ike(data, local, remote)
+        while (event := self.ike.next_event()) is not None:
+            if isinstance(event, Phase1Established):
+                self.step(f"IKE phase 1 ({event.suite})")
+            elif isinstance(event, ChildSaEstablished):
+                self.step(f"IKE phase 2 (encap={event.child.encap})")
+                self.handle = self.dataplane.install(event.child)
+                self.send_l2tp(self.lac.sccrq())
+        for frame in self.ppp.frames_to_send():
+            self.send_l2tp(self.lac.data(self.session_id, b"\xff\x03" + frame))
+        while (event := self.ppp.next_event()) is not None:
+            if isinstance(event, NetworkUp):
+                self.address = str(event.local_address)
+                self.step(f"IPCP address {self.address}")
+                self.ppp.send_ip(echo_request(self.address, GATEWAY))
+                self.pump()
+            elif isinstance(event, IpPacketReceived):
+                self.replies.append(event.packet)
+                if event.packet[9] == 1 and event.packet[20] == 0:
+                    self.echo_replies += 1
+                    if not self.done.is_set():
+                        self.step("ICMP echo reply through the TUN")
+                    self.done.set()
+            elif isinstance(event, LinkDown):
+                self.down = event.reason
+                self.step(f"PPP down: {event.reason}")
+
+    async def tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            now = self.loop.time()
+            for core in (self.ike, self.ppp):
+                deadline = core.get_timer()
+                if deadline is not None and deadline <= now:
+                    core.handle_timer(now)
+            self.pump()
+
+    def close(self) -> None:
+        self.dataplane.close()
+        self.transport.close()
+
+
+async def status(config: Path, *, cli: bool = False) -> object:
+    """The server's sessions: through ``ikel2tp status --json`` or straight from the control socket."""
+    if cli:
+        done = await asyncio.to_thread(subprocess.run, [*CLI, "status", "--json", "--config", str(config)],
+                                       capture_output=True, text=True, timeout=10)
+        return json.loads(done.stdout) if done.returncode == 0 else done.stderr
+    socket_path = str(config.parent / "state" / "control.sock")
+    answer = await asyncio.to_thread(request, socket_path, {"cmd": "status"})
+    return answer["sessions"]
+
+
+def die_with_parent() -> None:
+    """In the server's child process: if this script is killed (a test timeout), so is the server."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def ip(*args: str) -> str:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
+
+
+async def run(workdir: Path, mode: str) -> dict:
+    result: dict = {"steps": []}
+    ip("link", "set", "lo", "up")
+    state = workdir / "state"
+    config = workdir / "e2e.toml"
+    force = "true" if mode == "natt" else "false"
+    config.write_text(CONFIG.format(state=state, force=force) + PLAIN * (mode == "plain"))
+    server_log = open(workdir / "server.log", "w")  # noqa: SIM115 (closed below)
+    server = subprocess.Popen([*CLI, "serve", "--config", str(config)], stderr=server_log,
+                              stdout=server_log, cwd=os.getcwd(), preexec_fn=die_with_parent)
+    result["server_pid"] = server.pid
+    loop = asyncio.get_running_loop()
+    client = None
+    ticker = None
+    try:
+        socket_path = state / "control.sock"
+        for _ in range(600):  # up to 30 s: a loaded machine starts Python slowly
+            if socket_path.exists() or server.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        if not socket_path.exists():
+            result["error"] = "server did not start"
+            return result
+        client = ClientStack(loop, raw=mode == "raw", plain=mode == "plain")
+        ticker = asyncio.ensure_future(client.tick())
+        client.start()
+        try:
+            await asyncio.wait_for(client.done.wait(), 20)
+        except TimeoutError:
+            result["error"] = "no echo reply within 20 s"
+        result["steps"] = list(client.steps)
+        result["status"] = await status(config, cli=True)
+        result["route"] = ip("route", "show", "dev", "ikel2tp-e2e")
+        # A second server with the same sockets must refuse to start and leave the first alone.
+        second = await asyncio.to_thread(subprocess.run, [*CLI, "serve", "--config", str(config)],
+                                         capture_output=True, text=True, timeout=20)
+        result["second"] = {"exit": second.returncode, "stderr": second.stderr[-2000:]}
+        # SIGHUP: a new user and a new PSK are read; the connected session stays.
+        config.write_text(CONFIG.format(state=state, force=force).replace(PSK, PSK + "-new")
+                          + PLAIN * (mode == "plain")
+                          + '[[users]]\nname = "bob"\npassword = "bob-e2e-password"\n')
+        server.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.5)
+        result["after_reload"] = await status(config)
+        # A reload with a broken file is refused; the running configuration and session stay.
+        good = config.read_text()
+        config.write_text(good + "[bogus]\n")
+        result["bad_reload"] = await asyncio.to_thread(request, str(state / "control.sock"),
+                                                       {"cmd": "reload"})
+        config.write_text(good)
+        if mode == "raw":  # the administrator disconnects the user (the natt run keeps it for SIGTERM)
+            kicked = await asyncio.to_thread(subprocess.run, [*CLI, "kick", USER, "--config", str(config)],
+                                             capture_output=True, text=True, timeout=10)
+            result["kick"] = {"exit": kicked.returncode, "stdout": kicked.stdout}
+            await asyncio.sleep(0.5)
+            result["after_kick"] = await status(config)
+            result["steps_after_kick"] = list(client.steps)
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while server.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # keep the client's loop running to see the goodbyes
+            if server.poll() is None:
+                server.kill()
+                result["killed"] = True
+        result["exit"] = server.wait()
+        if client is not None:
+            result["steps"] = list(client.steps)
+            ticker.cancel()
+            client.close()
+        server_log.close()
+        result["links_after"] = ip("link")
+    return result
+
+
+async def client_only(server_ip: str, client_ip: str, user: str, password: str, seconds: float) -> dict:
+    """One client in its own namespace (behind a NAT): connect, then ping the gateway every 0.1 s for
+    ``seconds`` while another client does the same."""
+    loop = asyncio.get_running_loop()
+    client = ClientStack(loop, raw=False, client_ip=client_ip, server_ip=server_ip, user=user,
+                         password=password)
+    ticker = asyncio.ensure_future(client.tick())
+    result: dict = {}
+    try:
+        client.start()
+        await asyncio.wait_for(client.done.wait(), 30)
+        sent = 0
+        end = loop.time() + seconds
+        while loop.time() < end:
+            client.ppp.send_ip(echo_request(client.address, GATEWAY, ident=sent))
+            client.pump()
+            sent += 1
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)
+        result = {"address": client.address, "sent": sent, "replies": client.echo_replies - 1}
+    except TimeoutError:
+        result = {"error": "not connected within 30 s"}
+    finally:
+        result["steps"] = list(client.steps)
+        ticker.cancel()
+        client.close()
+    return result
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
+    if sys.argv[1] == "client":  # client SERVER_IP CLIENT_IP USER PASSWORD SECONDS
+        server_ip, client_ip, user, password, seconds = sys.argv[2:7]
+        print(json.dumps(asyncio.run(client_only(server_ip, client_ip, user, password, float(seconds)))))
+        return
+    mode = sys.argv[2] if len(sys.argv) > 2 else "natt"
+    print(json.dumps(asyncio.run(run(Path(sys.argv[1]), mode))))
+
+
+if __name__ == "__main__":
+    main()
