@@ -46,3 +46,79 @@ class ChildSaKeys:
         return (f"ChildSaKeys(ike_sa={self.ike_sa_id}, {self.local}<->{self.remote}, encap={self.encap}, "
                 f"spi_in={self.spi_in:#010x}, spi_out={self.spi_out:#010x}, "
                 f"{self.cipher}/{self.key_bits}/{self.integrity})")
+
+
+@dataclass(frozen=True)
+class Phase1Established:
+    """Main Mode (or Aggressive Mode) completed (RFC 2409 §5): the ISAKMP SA is authenticated."""
+
+    ike_sa_id: int
+    local: Address
+    remote: Address
+    peer_id: str
+    suite: str
+    nat_detected: bool
+    client_kind: str
+
+
+@dataclass(frozen=True)
+class Phase1Failed:
+    """A phase 1 negotiation ended without an SA; ``reason`` is plain words, ``refusal`` the
+    proposal explanation (:class:`ikel2tp.ike.proposal.Refusal`) when no proposal was chosen."""
+
+    remote: Address
+    reason: str
+    refusal: object | None = None
+
+
+@dataclass(frozen=True)
+class QuickModeFailed:
+    """A Quick Mode negotiation was refused or timed out; the ISAKMP SA stays up."""
+
+    ike_sa_id: int
+    remote: Address
+    reason: str
+    refusal: object | None = None
+
+
+@dataclass(frozen=True)
+class ChildSaEstablished:
+    """Quick Mode completed; hand ``child`` to the data plane."""
+
+    child: ChildSaKeys
+
+
+@dataclass(frozen=True)
+class ChildSaDeleted:
+    """An ESP SA pair is gone (peer's Delete, our Delete, expiry, INITIAL-CONTACT, dead peer)."""
+
+    ike_sa_id: int
+    spi_in: int
+    spi_out: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Phase1Deleted:
+    """An ISAKMP SA is gone."""
+
+    ike_sa_id: int
+    remote: Address
+    reason: str
+
+
+@dataclass(frozen=True)
+class InitialContact:
+    """The peer announced INITIAL-CONTACT (RFC 2407 §4.6.3.3): its older SAs were dropped."""
+
+    ike_sa_id: int
+    remote: Address
+    peer_id: str
+
+
+@dataclass(frozen=True)
+class PeerDead:
+    """RFC 3706: R-U-THERE went unanswered; the peer's SAs are being deleted."""
+
+    ike_sa_id: int
+    remote: Address

@@ -98,6 +98,11 @@ def _cipher_token(cipher: str, key_bits: int, icv: int) -> str:
     return f"aes{key_bits}"
 
 
+def cipher_token(cipher: str, key_bits: int, icv: int = 0) -> str:
+    """The proposal-string token of a cipher: ``"aes256"``, ``"3des"``, ``"aes128gcm16"``."""
+    return _cipher_token(cipher, key_bits, icv)
+
+
 def _allowed(table: dict) -> str:
     return ", ".join(sorted(table))
 

@@ -1,0 +1,1 @@
+"""Cryptographic building blocks for the IKE core: Diffie-Hellman groups, PRF/hash, CBC ciphers."""
