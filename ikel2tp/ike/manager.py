@@ -52,7 +52,20 @@ FRAGMENT_TIMEOUT = 10.0
 MAX_QUICK_MODES = 8  # concurrent Quick Modes per IKE SA
 DROP_LOG_INTERVAL = 10.0
 MAX_DROP_LOG_KEYS = 1024
-AuthenticatorFactory = Callable[[Address], Authenticator | None]
+# (peer address, peer's phase 1 ID when already known: Aggressive Mode) -> authenticator or None
+AuthenticatorFactory = Callable[[Address, str | None], Authenticator | None]
+# Errors that end a half-open SA: the peer's proof (HASH, certificate, ID, SIG) was refused.
+AUTH_FAILURES = frozenset(
+    {
+        NotifyType.AUTHENTICATION_FAILED,
+        NotifyType.INVALID_SIGNATURE,
+        NotifyType.INVALID_CERTIFICATE,
+        NotifyType.INVALID_CERT_AUTHORITY,
+        NotifyType.INVALID_CERT_ENCODING,
+        NotifyType.CERT_TYPE_UNSUPPORTED,
+        NotifyType.INVALID_ID_INFORMATION,
+    }
+)
 
 
 class _Reassembly:
@@ -70,7 +83,8 @@ class IkeManager:
 
     ``spi_allocator`` returns a fresh inbound ESP SPI (the data plane owns SPIs).
     ``authenticators`` maps an authentication method to a factory giving the authenticator for
-    a peer address (None: no credentials); PSK from the settings is built in.
+    a peer address and (Aggressive Mode) ID (None: no credentials); PSK from the settings is
+    built in, RSA signatures come from :class:`~ikel2tp.ike.certauth.CertAuthenticator`.
     """
 
     def __init__(
@@ -86,8 +100,8 @@ class IkeManager:
         self.spi_allocator = spi_allocator
         self.log = log
         self.random = random
-        self._authenticators: dict[int, AuthenticatorFactory] = {AuthMethod.PRE_SHARED_KEY: self._psk}
-        self._authenticators.update(authenticators or {})
+        self._authenticators: dict[int, AuthenticatorFactory] = {}
+        self.set_authenticators(authenticators or {})
         self._sas: dict[tuple[bytes, bytes], IkeSa] = {}
         self._by_id: dict[int, IkeSa] = {}
         self._half_open: dict[tuple[bytes, Address], IkeSa] = {}
@@ -103,6 +117,11 @@ class IkeManager:
         self._drop_log: OrderedDict[tuple[str, str | None], tuple[float | None, int]] = OrderedDict()
 
     # -- the shell's interface ----------------------------------------------------------------
+    def set_authenticators(self, authenticators: Mapping[int, AuthenticatorFactory]) -> None:
+        """Replace the extra authenticator factories (reload: new CAs, CRL, allowed subjects);
+        negotiations already past their method choice keep the authenticator they have."""
+        self._authenticators = {AuthMethod.PRE_SHARED_KEY: self._psk, **authenticators}
+
     def datagrams_to_send(self) -> list[tuple[bytes, Address, Address]]:
         out, self._out = self._out, []
         return out
@@ -187,7 +206,11 @@ class IkeManager:
         sa = self._new_sa(True, self.random(8), ZERO_COOKIE, local, remote, now)
         sa.main_mode = (AggressiveMode if aggressive else MainMode)(self, sa)
         self._initiating[sa.icookie] = sa
-        data = sa.main_mode.start(now)
+        try:
+            data = sa.main_mode.start(now)
+        except ValueError:  # no credentials for that peer
+            self._forget(sa)
+            raise
         self._send_expecting_reply(sa, [data], now)
         return sa.sa_id
 
@@ -221,16 +244,16 @@ class IkeManager:
     def emit(self, event) -> None:
         self._events.append(event)
 
-    def _psk(self, remote: Address) -> Authenticator | None:
-        psk = self.settings.psk_for(remote[0])
+    def _psk(self, remote: Address, peer_id: str | None) -> Authenticator | None:
+        psk = self.settings.psk_for(remote[0], peer_id)
         return PskAuthenticator(psk) if psk else None
 
-    def authenticator(self, method: int, remote: Address) -> Authenticator | None:
+    def authenticator(self, method: int, remote: Address, peer_id: str | None = None) -> Authenticator | None:
         factory = self._authenticators.get(method)
-        return factory(remote) if factory else None
+        return factory(remote, peer_id) if factory else None
 
-    def auth_methods(self, remote: Address) -> list[int]:
-        return [m for m, factory in self._authenticators.items() if factory(remote) is not None]
+    def auth_methods(self, remote: Address, peer_id: str | None = None) -> list[int]:
+        return [m for m, factory in self._authenticators.items() if factory(remote, peer_id) is not None]
 
     def refuse_phase1(
         self, sa: IkeSa, refusal: Refusal | None, reason: str = "no acceptable proposal"
@@ -397,12 +420,19 @@ class IkeManager:
         self._schedule(sa, now)
 
     def _failed(self, sa: IkeSa, exc: ProtocolError, now: float) -> None:
-        """A message failed: half-open SAs whose authentication failed end; others keep going."""
+        """A message failed: half-open SAs whose authentication failed end, the peer told why
+        with the notify type of the error (RFC 2408 §3.14.1); others keep going."""
         if sa.established or sa.sa_id not in self._by_id:
             return
-        if exc.code == NotifyType.AUTHENTICATION_FAILED or exc.field in ("HASH_I", "HASH_R"):
+        if exc.code in AUTH_FAILURES or exc.field in ("HASH_I", "HASH_R"):
             self.log.warning("IKE SA with %s failed: %s", sa.describe(), exc.reason)
             self.emit(Phase1Failed(sa.remote, exc.reason))
+            if exc.code in AUTH_FAILURES and sa.keys is not None:
+                spi = sa.icookie + sa.rcookie
+                payloads: list = [NotifyPayload(exc.code, ProtocolId.ISAKMP, spi)]
+                if sa.initiator:  # the responder thinks the SA is up after MM6: delete it there
+                    payloads.append(DeletePayload(ProtocolId.ISAKMP, (spi,)))
+                self._send(sa, informational.build(sa, self._message_id(), payloads))
             self._forget(sa)
 
     def _phase1_first(
@@ -485,8 +515,9 @@ class IkeManager:
             sa.ivs.update(0, last)
             try:
                 out = mm.receive(message, now)
-            except ProtocolError:
-                sa.ivs.phase1 = previous
+            except ProtocolError as exc:
+                if exc.code not in AUTH_FAILURES:  # else the refusal notify chains on this message
+                    sa.ivs.phase1 = previous
                 raise
         sa.pending = None
         if sa.established:
@@ -563,6 +594,10 @@ class IkeManager:
         message = decode_plain(header, plain)
         informational.verify(sa, message)
         informational.process(self, sa, message, now)
+        errors = [n.name() for n in message.all(NotifyPayload) if n.notify_type < NotifyType.CONNECTED]
+        if sa.initiator and not sa.established and errors:  # our phase 1 was refused
+            self.emit(Phase1Failed(sa.remote, f"peer answered {errors[0]}"))
+            self._forget(sa)
 
     def _reassemble(self, header: Header, body: bytes, remote: Address, now: float) -> bytes | None:
         """IKE fragmentation: collect fragments 1..n (last flagged), then the whole message."""

@@ -262,9 +262,14 @@ def encode_phase1(suite: Phase1Suite, auth_method: int, lifetime_seconds: int, n
     return Transform(number, KEY_IKE, tuple(attrs))
 
 
-def phase1_sa(allowed: Iterable[Phase1Suite], auth_method: int, lifetime_seconds: int) -> SaPayload:
-    """An initiator's SA payload: one ISAKMP proposal with one transform per suite, in order."""
-    transforms = tuple(encode_phase1(s, auth_method, lifetime_seconds, i + 1) for i, s in enumerate(allowed))
+def phase1_sa(
+    allowed: Iterable[Phase1Suite], auth_method: int | Iterable[int], lifetime_seconds: int
+) -> SaPayload:
+    """An initiator's SA payload: one ISAKMP proposal with one transform per (method, suite), in
+    order of preference (methods first)."""
+    methods = [auth_method] if isinstance(auth_method, int) else list(auth_method)
+    pairs = [(m, s) for m in methods for s in allowed]
+    transforms = tuple(encode_phase1(s, m, lifetime_seconds, i + 1) for i, (m, s) in enumerate(pairs))
     return SaPayload((Proposal(1, ProtocolId.ISAKMP, b"", transforms),))
 
 

@@ -18,14 +18,36 @@ from ikel2tp.ike.suites import (
 
 @dataclass(frozen=True)
 class PeerSettings:
-    """A peer with its own pre-shared key, chosen by source address (Main Mode hides the ID until
-    the key is in use, RFC 2409 §5.4)."""
+    """A pre-shared key for the peers from ``address`` (an address or a CIDR network) and/or with
+    phase 1 ID ``id``.  Main Mode hides the ID until the key is in use (RFC 2409 §5.4), so there
+    only ``address`` selects the key; ``id`` works in Aggressive Mode, whose first message carries
+    the ID in the clear."""
 
-    address: str
+    address: str | None
     psk: bytes = field(repr=False)
+    id: str | None = None
 
     def __post_init__(self) -> None:
-        ipaddress.ip_address(self.address)
+        if self.address is None and self.id is None:
+            raise ValueError("a peer needs an address (or network), an ID or both")
+        if self.address is not None:
+            ipaddress.ip_network(self.address, strict=False)
+
+    @cached_property
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+        return None if self.address is None else ipaddress.ip_network(self.address, strict=False)
+
+    def rank(self, address: str, peer_id: str | None) -> tuple[int, int] | None:
+        """How well this entry fits a peer (higher is better: an ID match, then the longest
+        prefix), or None when it does not."""
+        if self.id is not None and (peer_id is None or peer_id.lower() != self.id.lower()):
+            return None
+        if self.network is None:
+            return (1, -1)
+        ip = ipaddress.ip_address(address)
+        if ip.version != self.network.version or ip not in self.network:
+            return None
+        return (int(self.id is not None), self.network.prefixlen)
 
 
 @dataclass(frozen=True)
@@ -68,9 +90,10 @@ class IkeSettings:
     def phase2_suites(self) -> tuple[Phase2Suite, ...]:
         return tuple(parse_phase2(s) for s in self.phase2)
 
-    def psk_for(self, address: str) -> bytes | None:
-        """The peer's own key by source address, else the global key."""
-        for peer in self.peers:
-            if ipaddress.ip_address(peer.address) == ipaddress.ip_address(address):
-                return peer.psk
+    def psk_for(self, address: str, peer_id: str | None = None) -> bytes | None:
+        """The key of the best-fitting ``peers`` entry (ID match first, then the longest prefix
+        containing ``address``), else the global key."""
+        ranked = [(r, p.psk) for p in self.peers if (r := p.rank(address, peer_id)) is not None]
+        if ranked:
+            return max(ranked, key=lambda item: item[0])[1]
         return self.psk

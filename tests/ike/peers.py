@@ -30,6 +30,8 @@ class Pair:
     nat: bool = False
     seed: int = 1
     wire: list = field(default_factory=list)  # every (direction, bytes) seen
+    server_auth: dict | None = None  # extra authenticator factories (method -> factory)
+    client_auth: dict | None = None
 
     def __post_init__(self) -> None:
         server_spis, client_spis = itertools.count(0x1000), itertools.count(0x101000)
@@ -40,12 +42,14 @@ class Pair:
             spi_allocator=lambda: next(server_spis),
             log=self.server_log,
             random=seeded(self.seed),
+            authenticators=self.server_auth,
         )
         self.client = IkeManager(
             self.client_settings,
             spi_allocator=lambda: next(client_spis),
             log=self.client_log,
             random=seeded(self.seed + 1000),
+            authenticators=self.client_auth,
         )
         self.now = 0.0
         self.drop_to_server = 0  # drop the next N client->server datagrams

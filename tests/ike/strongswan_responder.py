@@ -3,7 +3,10 @@ a network namespace) and print, as JSON lines, the key material it derived, so t
 compare it with the keys the real strongSwan peer logs.
 
     python strongswan_responder.py ADDRESS SECONDS PSK PHASE1,... PHASE2,... [force_encap]
-                                   [wrong_psk_peer=ADDRESS]
+                                   [wrong_psk_peer=ADDRESS] [certs=DIRECTORY] [fragment_size=BYTES]
+
+With ``certs``, it also accepts RSA signature authentication with DIRECTORY's server.crt/.key,
+trusting ca.crt and checking crl.pem (the layout of certs/fixtures).
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import select
 import socket
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ikel2tp.ike.events import Phase1Failed  # noqa: E402
+from ikel2tp.certs.store import load_certificate, load_certificates, load_crl, load_private_key  # noqa: E402
+from ikel2tp.ike.certauth import CertAuthenticator, CertSettings, Credential  # noqa: E402
+from ikel2tp.ike.constants import AuthMethod  # noqa: E402
+from ikel2tp.ike.events import Phase1Established, Phase1Failed  # noqa: E402
 from ikel2tp.ike.manager import IkeManager  # noqa: E402
 from ikel2tp.ike.settings import IkeSettings, PeerSettings  # noqa: E402
 from ikel2tp.ike.tasks.quick_mode import QmState  # noqa: E402
@@ -40,9 +47,25 @@ def main() -> None:
         aggressive=True,
         force_encap="force_encap" in options,
         peers=peers,
+        fragment_size=int(options.get("fragment_size", 1280)),
     )
+    authenticators = {}
+    if "certs" in options:
+        d = Path(options["certs"])
+        certs = CertSettings(
+            (Credential(load_certificate(d / "server.crt"), load_private_key(d / "server.key")),),
+            tuple(load_certificates(d / "ca.crt")),
+            lambda: datetime.now(UTC),
+            crls=(load_crl(d / "crl.pem"),),
+        )
+        authenticators[AuthMethod.RSA_SIGNATURES] = lambda remote, peer_id: CertAuthenticator(certs)
     spis = itertools.count(0xC0DE0001)
-    ike = IkeManager(settings, spi_allocator=lambda: next(spis), log=logging.getLogger("ikel2tp.ike"))
+    ike = IkeManager(
+        settings,
+        spi_allocator=lambda: next(spis),
+        log=logging.getLogger("ikel2tp.ike"),
+        authenticators=authenticators,
+    )
     socks = {}
     for port in (500, 4500):
         socks[port] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -69,6 +92,8 @@ def main() -> None:
         while (event := ike.next_event()) is not None:
             if isinstance(event, Phase1Failed):
                 print(json.dumps({"failed": event.reason}), flush=True)
+            elif isinstance(event, Phase1Established):
+                print(json.dumps({"peer_id": event.peer_id}), flush=True)
         for sa in ike.ike_sas():
             if sa.keys is not None and sa.established and ("p1", sa.sa_id) not in reported:
                 reported.add(("p1", sa.sa_id))

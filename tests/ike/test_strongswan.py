@@ -90,16 +90,32 @@ def namespaces():
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-@pytest.mark.parametrize("force_encap", [False, True], ids=["direct", "forced-udp-encap"])
-def test_keys_agree_with_strongswan(namespaces, tmp_path, force_encap):
+PLUGINS = (
+    "random nonce aes sha1 sha2 md5 hmac gmp openssl pem pkcs1 pkcs8 x509 pubkey constraints revocation "
+    "kernel-netlink socket-default vici"
+)
+
+
+def run_charon(
+    namespaces,
+    tmp_path: Path,
+    swanctl_conf: str,
+    responder_args: list[str],
+    initiate: list[tuple[str, str]],
+    fragment_size: int = 1280,
+) -> tuple[list[dict], str]:
+    """Our responder (strongswan_responder.py) in the server namespace, charon in the client's,
+    ``swanctl_conf`` loaded and each (child, timeout) of ``initiate`` started in turn; returns our
+    responder's JSON lines and charon's log.  Credentials go in ``tmp_path``'s swanctl folders."""
     server_ns, client_ns = namespaces
     vici = f"unix://{tmp_path}/charon.vici"
     (tmp_path / "strongswan.conf").write_text(
         textwrap.dedent(f"""\
         charon {{
-          load = random nonce aes sha1 sha2 md5 hmac gmp openssl kernel-netlink socket-default vici
+          load = {PLUGINS}
           install_routes = no
           retransmit_tries = 1
+          fragment_size = {fragment_size}
           plugins {{ vici {{ socket = {vici} }} }}
           filelog {{
             test {{
@@ -108,11 +124,69 @@ def test_keys_agree_with_strongswan(namespaces, tmp_path, force_encap):
               default = 1
               ike = 4
               chd = 4
+              cfg = 2
             }}
           }}
         }}
         """)
     )
+    (tmp_path / "swanctl.conf").write_text(swanctl_conf)
+    helper = Path(__file__).with_name("strongswan_responder.py")
+    responder = subprocess.Popen(
+        ["ip", "netns", "exec", server_ns, sys.executable, str(helper), SERVER, "60", *responder_args],
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "responder.log").open("w"),  # our IKE log, for a failure's post-mortem
+        text=True,
+    )
+    charon = subprocess.Popen(
+        ["ip", "netns", "exec", client_ns, "sh", "-c", f"mount -t tmpfs tmpfs /run && exec {CHARON}"],
+        env={**os.environ, "STRONGSWAN_CONF": str(tmp_path / "strongswan.conf")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert json.loads(responder.stdout.readline()) == {"ready": True}
+        swanctl = ["ip", "netns", "exec", client_ns, "env", f"SWANCTL_DIR={tmp_path}", "swanctl"]
+        for _ in range(50):  # until charon's vici socket answers
+            loaded = subprocess.run(
+                [*swanctl, "--load-all", "--uri", vici, "--file", str(tmp_path / "swanctl.conf")],
+                capture_output=True,
+                text=True,
+            )
+            if loaded.returncode == 0:
+                break
+            time.sleep(0.1)
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+        for name, wait in initiate:
+            subprocess.run(
+                [*swanctl, "--initiate", "--uri", vici, "--child", name, "--timeout", wait],
+                capture_output=True,
+                timeout=20,
+            )
+        time.sleep(0.5)
+    finally:
+        for process in (charon, responder):
+            process.send_signal(signal.SIGTERM)
+        output, _ = responder.communicate(timeout=10)
+        charon.wait(timeout=10)
+    return [json.loads(line) for line in output.splitlines()], (tmp_path / "charon.log").read_text()
+
+
+def assert_phase1_keys(phase1: list[dict], theirs: dict[str, set[str]], extra: int = 0) -> None:
+    """Every IKE SA we established has the SKEYIDs and Ka strongSwan logged (``extra``: attempts
+    strongSwan logged keys for that never established on our side)."""
+    for field, name in (
+        ("skeyid", "SKEYID"),
+        ("skeyid_d", "SKEYID_d"),
+        ("skeyid_a", "SKEYID_a"),
+        ("skeyid_e", "SKEYID_e"),
+        ("ka", "encryption key Ka"),
+    ):
+        assert {o[field] for o in phase1} <= theirs[name] and len(theirs[name]) == len(phase1) + extra, name
+
+
+@pytest.mark.parametrize("force_encap", [False, True], ids=["direct", "forced-udp-encap"])
+def test_keys_agree_with_strongswan(namespaces, tmp_path, force_encap):
     connections = "".join(
         f"""
           {name} {{
@@ -145,53 +219,16 @@ def test_keys_agree_with_strongswan(namespaces, tmp_path, force_encap):
             remote {{ auth = psk }}
             children {{ wrongpsk {{ mode = transport }} }}
           }}"""
-    (tmp_path / "swanctl.conf").write_text(
-        f'connections {{{connections}\n}}\nsecrets {{ ike-1 {{ secret = "{PSK}" }} }}\n'
-    )
-    helper = Path(__file__).with_name("strongswan_responder.py")
     phase1 = ",".join(p1 for p1, _ in PROFILES.values())
     phase2 = ",".join(p2 for _, p2 in PROFILES.values())
-    responder = subprocess.Popen(
-        ["ip", "netns", "exec", server_ns, sys.executable, str(helper), SERVER, "60", PSK, phase1, phase2]
-        + [f"wrong_psk_peer={CLIENT_2}"]
-        + (["force_encap"] if force_encap else []),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+    ours, log = run_charon(
+        namespaces,
+        tmp_path,
+        f'connections {{{connections}\n}}\nsecrets {{ ike-1 {{ secret = "{PSK}" }} }}\n',
+        [PSK, phase1, phase2, f"wrong_psk_peer={CLIENT_2}"] + (["force_encap"] if force_encap else []),
+        [*((name, "10") for name in PROFILES), ("wrongpsk", "2")],
     )
-    charon = subprocess.Popen(
-        ["ip", "netns", "exec", client_ns, "sh", "-c", f"mount -t tmpfs tmpfs /run && exec {CHARON}"],
-        env={**os.environ, "STRONGSWAN_CONF": str(tmp_path / "strongswan.conf")},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert json.loads(responder.stdout.readline()) == {"ready": True}
-        swanctl = ["ip", "netns", "exec", client_ns, "swanctl"]
-        for _ in range(50):  # until charon's vici socket answers
-            loaded = subprocess.run(
-                [*swanctl, "--load-all", "--uri", vici, "--file", str(tmp_path / "swanctl.conf")],
-                capture_output=True,
-                text=True,
-            )
-            if loaded.returncode == 0:
-                break
-            time.sleep(0.1)
-        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
-        for name, wait in [*((name, "10") for name in PROFILES), ("wrongpsk", "2")]:
-            subprocess.run(
-                [*swanctl, "--initiate", "--uri", vici, "--child", name, "--timeout", wait],
-                capture_output=True,
-                timeout=20,
-            )
-        time.sleep(0.5)
-    finally:
-        for process in (charon, responder):
-            process.send_signal(signal.SIGTERM)
-        output, _ = responder.communicate(timeout=10)
-        charon.wait(timeout=10)
-    ours = [json.loads(line) for line in output.splitlines()]
-    theirs = charon_keys((tmp_path / "charon.log").read_text())
+    theirs = charon_keys(log)
     phase1 = [o for o in ours if "skeyid" in o]
     children = [o for o in ours if "keys" in o]
     assert sorted(o["suite"] for o in phase1) == sorted(p1 for p1, _ in PROFILES.values())
@@ -201,15 +238,8 @@ def test_keys_agree_with_strongswan(namespaces, tmp_path, force_encap):
     assert CLIENT_2 in failed[0]
     # forced: strongSwan sees itself behind NAT, floats to 4500 and asks for UDP-encapsulated transport
     assert all(o["encap"] is force_encap for o in phase1 + children)
-    for field, name in (
-        ("skeyid", "SKEYID"),
-        ("skeyid_d", "SKEYID_d"),
-        ("skeyid_a", "SKEYID_a"),
-        ("skeyid_e", "SKEYID_e"),
-        ("ka", "encryption key Ka"),
-    ):
-        # strongSwan also logs the keys of the wrong-PSK attempt, which never established for us
-        assert {o[field] for o in phase1} <= theirs[name] and len(theirs[name]) == len(phase1) + 1, name
+    # strongSwan also logs the keys of the wrong-PSK attempt, which never established for us
+    assert_phase1_keys(phase1, theirs, extra=1)
     child_theirs = set().union(
         *(
             theirs[f"{kind} {side} key"]
@@ -218,3 +248,73 @@ def test_keys_agree_with_strongswan(namespaces, tmp_path, force_encap):
         )
     )
     assert {key for o in children for key in o["keys"]} == child_theirs
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "certs" / "fixtures"
+CERT_CLIENTS = ("alice", "expired", "mallory", "revoked")
+
+
+@pytest.mark.parametrize("fragment_size", [1280, 576], ids=["whole", "fragmented"])
+def test_certificates_with_strongswan(namespaces, tmp_path, fragment_size):
+    """strongSwan authenticates with RSA signatures (certs/fixtures): alice's certificate gets in with
+    phase 1 keys equal to strongSwan's, and strongSwan accepts our server certificate; the expired,
+    wrong-CA and revoked ones are refused and our log names the problem.  With a 576-byte limit on
+    both sides, the certificate messages travel as IKE fragments (payload 132) both ways."""
+    for folder, names in (("x509", [*CERT_CLIENTS]), ("x509ca", ["ca"]), ("private", [*CERT_CLIENTS])):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            suffix = ".key" if folder == "private" else ".crt"
+            shutil.copy(FIXTURES / f"{name}{suffix}", tmp_path / folder / f"{name}{suffix}")
+    connections = "".join(
+        f"""
+          {name} {{
+            version = 1
+            local_addrs = {CLIENT}
+            remote_addrs = {SERVER}
+            proposals = aes256-sha256-modp2048
+            local {{ auth = pubkey
+                    certs = {name}.crt }}
+            remote {{ auth = pubkey
+                     id = "CN=vpn.example.com" }}
+            children {{
+              {name} {{
+                mode = transport
+                local_ts = dynamic[udp/1701]
+                remote_ts = dynamic[udp/1701]
+                esp_proposals = aes256-sha256
+              }}
+            }}
+          }}"""
+        for name in CERT_CLIENTS
+    )
+    ours, log = run_charon(
+        namespaces,
+        tmp_path,
+        f"connections {{{connections}\n}}\n",
+        [
+            PSK,
+            "aes256-sha256-modp2048",
+            "aes256-sha256",
+            f"certs={FIXTURES}",
+            f"fragment_size={fragment_size}",
+        ],
+        [(name, "5") for name in CERT_CLIENTS],
+        fragment_size,
+    )
+    phase1 = [o for o in ours if "skeyid" in o]
+    assert [o["peer_id"] for o in ours if "peer_id" in o] == ["CN=alice"]
+    assert len(phase1) == 1 and len([o for o in ours if "keys" in o]) == 1
+    assert "authentication of 'CN=vpn.example.com' with RSA_EMSA_PKCS1_NULL successful" in log
+    # strongSwan logs keys of every attempt; ours established only alice's
+    assert_phase1_keys(phase1, charon_keys(log), extra=3)
+    failed = [o["failed"] for o in ours if "failed" in o]
+    assert len(failed) == 3, failed
+    assert any('certificate "expired" expired on ' in f for f in failed), failed
+    assert any('"mallory" was issued by an unknown CA "CN=Other VPN CA"' in f for f in failed), failed
+    assert any('certificate "revoked" (serial' in f and "was revoked on" in f for f in failed), failed
+    # strongSwan decrypted our hash-protected answers naming the problem
+    assert log.count("received INVALID_CERTIFICATE error notify") == 2
+    assert log.count("received INVALID_CERT_AUTHORITY error notify") == 1
+    fragmented = fragment_size < 1280
+    assert ("received fragment #" in log) is fragmented  # ours, reassembled by strongSwan
+    assert ("splitting IKE message" in log) is fragmented  # theirs, reassembled by us

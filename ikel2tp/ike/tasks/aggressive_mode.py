@@ -21,7 +21,7 @@ from ikel2tp.ike.message import Header, Message, encode
 from ikel2tp.ike.payloads import IdPayload, KePayload, NoncePayload, SaPayload, payload_body
 from ikel2tp.ike.sa import State
 from ikel2tp.ike.tasks import vendor
-from ikel2tp.ike.tasks.main_mode import MainMode
+from ikel2tp.ike.tasks.main_mode import MainMode, describe_id
 
 
 class AggressiveMode(MainMode):
@@ -37,11 +37,15 @@ class AggressiveMode(MainMode):
         sa = self.sa
         return encode(Header(sa.icookie, sa.rcookie, 0, ExchangeType.AGGRESSIVE, 0, 0), payloads)
 
+    def _peer_id_hint(self) -> str | None:
+        """The responder knows the initiator's ID from message 1 (a per-ID pre-shared key)."""
+        return describe_id(self.peer_id) if self.peer_id is not None and not self.sa.initiator else None
+
     # -- initiator --------------------------------------------------------------------------
     def start(self, now: float) -> bytes:
         settings = self.core.settings
         suites = settings.phase1_suites
-        sa_payload = proposal.phase1_sa(suites[:1], AuthMethod.PRE_SHARED_KEY, settings.phase1_lifetime)
+        sa_payload = proposal.phase1_sa(suites[:1], [AuthMethod.PRE_SHARED_KEY], settings.phase1_lifetime)
         self.sai_b = payload_body(sa_payload)
         self.dh = DhExchange(suites[0].group, self.core.random)  # one KE: one group (RFC 2409 §5)
         self.sa.state = State.MM_SA_SENT
@@ -88,7 +92,7 @@ class AggressiveMode(MainMode):
         self.peer_id_body, self.peer_id = raw_id.body, raw_id.payload
         self._check_peer_id(raw_id.payload)
         self._vendor(message)
-        methods = self.core.auth_methods(self.sa.remote)
+        methods = self.core.auth_methods(self.sa.remote, self._peer_id_hint())
         if not methods:
             self.core.refuse_phase1(
                 self.sa, None, f"no pre-shared key (or other credential) for {self.sa.remote[0]}"
@@ -116,7 +120,7 @@ class AggressiveMode(MainMode):
                     choice.sa_payload(),
                     KePayload(self.dh.public),
                     NoncePayload(self.nonce),
-                    *self._our_auth(self.peer_id),
+                    *self._our_auth(self.peer_id, message),
                     *vendor.responder_vids(self.sa.ext),
                     *self._natd_payloads(),
                 ]

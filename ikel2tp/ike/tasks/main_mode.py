@@ -3,10 +3,13 @@
     Initiator                          Responder
     HDR, SA, VID...              -->                       main_mode_1
                                  <--   HDR, SA, VID...     main_mode_2
-    HDR, KE, Ni, NAT-D...        -->                       main_mode_3
-                                 <--   HDR, KE, Nr, NAT-D  main_mode_4
+    HDR, KE, Ni [, CR], NAT-D... -->                       main_mode_3
+                                 <--   HDR, KE, Nr [, CR], main_mode_4
+                                       NAT-D...
     HDR*, IDii, HASH_I [, N]     -->                       main_mode_5
+         (signatures: IDii, CERT, SIG_I)
                                  <--   HDR*, IDir, HASH_R  main_mode_6
+                                       (IDir, CERT, SIG_R)
 
 The legal moves are the table :data:`TRANSITIONS`: (role, state) -> (rule of the expected message,
 handler, next state).  Anything else is a logged drop.  Authentication goes through an
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ikel2tp.certs.errors import CertError
+from ikel2tp.certs.verify import dn_text
 from ikel2tp.crypto.ciphers import BLOCK_SIZES
 from ikel2tp.crypto.dh import DhError, DhExchange
 from ikel2tp.ike import keymat, proposal, rules
@@ -42,6 +47,16 @@ if TYPE_CHECKING:
     from ikel2tp.ike.manager import IkeManager
 
 MIN_NONCE, MAX_NONCE = 8, 256  # RFC 2409 §5
+
+
+def describe_id(peer_id: IdPayload) -> str:
+    """A phase 1 ID for logs and events; a distinguished name in RFC 4514 form."""
+    if peer_id.id_type == IdType.ID_DER_ASN1_DN:
+        try:
+            return dn_text(peer_id.data)
+        except CertError:
+            pass
+    return peer_id.describe(ports=False)
 
 
 class MainMode:
@@ -81,7 +96,8 @@ class MainMode:
         return (self.dh.public, self.peer_ke) if self.sa.initiator else (self.peer_ke, self.dh.public)
 
     def _our_id(self, peer_id: IdPayload | None) -> IdPayload:
-        """Our phase 1 ID: ``local_id`` from the settings (address or FQDN), else our address.
+        """Our phase 1 ID: ``local_id`` from the settings (address or FQDN), else the one our
+        credential names (a certificate's subject DN), else our address.
 
         RFC 2407 §4.6.2: in phase 1 the protocol/port are 0/0 or UDP/500; mirror the peer's choice.
         """
@@ -89,6 +105,9 @@ class MainMode:
         if (protocol, port) not in ((0, 0), (17, IKE_PORT), (17, NATT_PORT)):
             protocol, port = 17, IKE_PORT
         port = port and IKE_PORT
+        named = self.auth.identity() if self.auth is not None else None
+        if named is not None and not self.core.settings.local_id:
+            return IdPayload(named[0], named[1], protocol, port)
         name = self.core.settings.local_id or self.sa.local[0]
         try:
             return IdPayload.from_address(name, protocol, port)
@@ -143,11 +162,15 @@ class MainMode:
 
     def _choose_auth(self) -> str | None:
         assert self.choice is not None
-        self.auth = self.core.authenticator(self.choice.auth_method, self.sa.remote)
+        self.auth = self.core.authenticator(self.choice.auth_method, self.sa.remote, self._peer_id_hint())
         if self.auth is None:
             return (
                 f"no credentials for authentication method {self.choice.auth_method} from {self.sa.remote[0]}"
             )
+        return None
+
+    def _peer_id_hint(self) -> str | None:
+        """The peer's ID before authentication: unknown in Main Mode (it arrives encrypted)."""
         return None
 
     def _natd_payloads(self) -> list:
@@ -175,13 +198,12 @@ class MainMode:
     def _authenticate_peer(self, id_body: bytes, message: Message) -> None:
         """Verify the peer's HASH/SIG over its ID body; a failure ends the negotiation."""
         assert self.auth is not None
-        which = "HASH_R" if self.sa.initiator else "HASH_I"
-        reason = self.auth.verify(
+        refusal = self.auth.verify(
             self._ctx(), id_body, [r.payload for r in message.payloads], not self.sa.initiator
         )
-        if reason:
+        if refusal is not None:
             raise IkeError(
-                f"{reason} for {self.sa.remote[0]}", field=which, code=NotifyType.AUTHENTICATION_FAILED
+                f"{refusal.reason} for {self.sa.remote[0]}", field=refusal.field, code=refusal.notify
             )
 
     def _check_peer_id(self, peer_id: IdPayload) -> None:
@@ -192,16 +214,18 @@ class MainMode:
                 code=NotifyType.INVALID_ID_INFORMATION,
             )
 
-    def _our_auth(self, peer_id: IdPayload | None) -> list:
-        """Our ID and its HASH_I/HASH_R (or SIG)."""
+    def _our_auth(self, peer_id: IdPayload | None, message: Message) -> list:
+        """Our ID and its HASH_I/HASH_R (or CERT + SIG, the certificate chosen by the peer's
+        CERTREQs up to ``message``)."""
         assert self.auth is not None
+        self.auth.peer_requested([r.payload for r in message.payloads])
         my_id = self._our_id(peer_id)
         return [my_id, *self.auth.build(self._ctx(), payload_body(my_id), self.sa.initiator)]
 
     def _established(self, peer_id: IdPayload, now: float) -> None:
         sa = self.sa
         sa.state = State.ESTABLISHED
-        sa.peer_id = peer_id.describe(ports=False)
+        sa.peer_id = describe_id(peer_id)
         assert self.choice is not None and self.choice.suite is not None
         sa.suite = str(self.choice.suite)
         lifetime, _ = proposal.cap_lifetime(
@@ -231,11 +255,18 @@ class MainMode:
             self.core.log.debug("%s vendor IDs: %s", self.sa.describe(), ", ".join(names))
 
     # -- initiator --------------------------------------------------------------------------
+    def _initiator_methods(self) -> list[int]:
+        """The methods we have credentials for, signatures before pre-shared keys."""
+        methods = sorted(self.core.auth_methods(self.sa.remote), key=lambda m: m == AuthMethod.PRE_SHARED_KEY)
+        if not methods:
+            raise ValueError(f"no credentials to authenticate to {self.sa.remote[0]}")
+        return methods
+
     def start(self, now: float) -> bytes:
         """MM1: SA with every configured suite, our vendor IDs."""
         settings = self.core.settings
         sa_payload = proposal.phase1_sa(
-            settings.phase1_suites, AuthMethod.PRE_SHARED_KEY, settings.phase1_lifetime
+            settings.phase1_suites, self._initiator_methods(), settings.phase1_lifetime
         )
         self.sai_b = payload_body(sa_payload)
         self.sa.state = State.MM_SA_SENT
@@ -261,14 +292,24 @@ class MainMode:
             raise IkeError(reason, field="auth", code=NotifyType.AUTHENTICATION_FAILED)
         assert offer.suite is not None
         self.dh = DhExchange(offer.suite.group, self.core.random)
-        return [self._plain([KePayload(self.dh.public), NoncePayload(self.nonce), *self._natd_payloads()])]
+        assert self.auth is not None
+        return [
+            self._plain(
+                [
+                    KePayload(self.dh.public),
+                    NoncePayload(self.nonce),
+                    *self.auth.requests(),
+                    *self._natd_payloads(),
+                ]
+            )
+        ]
 
     def _i_mm4(self, message: Message, now: float) -> list[bytes]:
         self._derive_keys(message)
         self._process_natd(message)
         if self.sa.encap:
             self.core.float_to_natt(self.sa)
-        return [self.sa.encrypt(ExchangeType.IDENTITY_PROTECTION, 0, self._our_auth(None))]
+        return [self.sa.encrypt(ExchangeType.IDENTITY_PROTECTION, 0, self._our_auth(None, message))]
 
     def _i_mm6(self, message: Message, now: float) -> list[bytes]:
         raw = message.raw(IdPayload)
@@ -304,7 +345,18 @@ class MainMode:
         self.dh = DhExchange(self.choice.suite.group, self.core.random)
         self._derive_keys(message)
         self._process_natd(message)
-        return [self._plain([KePayload(self.dh.public), NoncePayload(self.nonce), *self._natd_payloads()])]
+        assert self.auth is not None
+        self.auth.peer_requested([r.payload for r in message.payloads])
+        return [
+            self._plain(
+                [
+                    KePayload(self.dh.public),
+                    NoncePayload(self.nonce),
+                    *self.auth.requests(),
+                    *self._natd_payloads(),
+                ]
+            )
+        ]
 
     def _r_mm5(self, message: Message, now: float) -> list[bytes]:
         raw = message.raw(IdPayload)
@@ -312,7 +364,7 @@ class MainMode:
         self._authenticate_peer(raw.body, message)
         self._check_peer_id(raw.payload)
         self._note_initial_contact(message)
-        out = self.sa.encrypt(ExchangeType.IDENTITY_PROTECTION, 0, self._our_auth(raw.payload))
+        out = self.sa.encrypt(ExchangeType.IDENTITY_PROTECTION, 0, self._our_auth(raw.payload, message))
         self._established(raw.payload, now)
         return [out]
 
