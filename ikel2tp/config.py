@@ -19,13 +19,19 @@ import socket
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ikel2tp.certs.errors import CaError
+from ikel2tp.certs.store import load_certificates, load_crl, load_private_key
 from ikel2tp.common.errors import ConfigError
 from ikel2tp.common.files import write_private
 from ikel2tp.ike import suites
 from ikel2tp.ppp.auth.mschapv2 import nt_password_hash
+from ikel2tp.radius.settings import RadiusSettings, parse_radius_section
 
 _log = logging.getLogger("ikel2tp.config")
 
@@ -37,7 +43,7 @@ DATAPLANES = ("auto", "xfrm", "userspace", "fake")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 PPP_AUTH = ("mschapv2", "chap", "pap")
-NAT_D_WORKAROUND = ("auto", True, False)
+NAT_D_WORKAROUND = (True, False, "auto")
 
 # Generated secrets: no 0/O, 1/l/I, so they can be read aloud and typed on a phone.
 _UNAMBIGUOUS = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
@@ -76,6 +82,14 @@ def _integer(lo: int, hi: int) -> Parser:
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise _Bad(path, f"expected an integer from {lo} to {hi}, got {_show(value)}")
         return value
+    return parse
+
+
+def _number(lo: float, hi: float) -> Parser:
+    def parse(value: Any, path: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+            raise _Bad(path, f"expected a number from {lo:g} to {hi:g}, got {_show(value)}")
+        return float(value)
     return parse
 
 
@@ -272,19 +286,27 @@ class IkeConfig:
         tuple(suites.parse_phase1(text) for text in suites.DEFAULT_PHASE1), _suites(suites.parse_phase1))
     phase2: tuple[suites.Phase2Suite, ...] = _key(
         tuple(suites.parse_phase2(text) for text in suites.DEFAULT_PHASE2), _suites(suites.parse_phase2))
-    cert: str | None = _key(None, _string)
+    cert: str | None = _key(None, _string)  # PEM: our certificate, then any intermediates
     key: str | None = _key(None, _string)
-    ca: str | None = _key(None, _string)
+    ca: str | None = _key(None, _string)  # PEM bundle: every CA client certificates may chain to
+    crl: str | None = _key(None, _string)
+    allowed_subjects: tuple[str, ...] = _key((), _list(_string, unique=True))
+    local_id: str | None = _key(None, _string)
     dpd_interval: int = _key(15, _integer(0, 3600))
     dpd_timeout: int = _key(45, _integer(1, 86400))
     ike_lifetime: int = _key(28800, _integer(60, 604800))
     ipsec_lifetime: int = _key(3600, _integer(60, 604800))
+    ipsec_lifetime_kb: int = _key(0, _integer(0, 2**31 - 1))
     aggressive_mode: bool = _key(False, _boolean)
     force_encapsulation: bool = _key(False, _boolean)
-    # The file says "auto", true or false; the loaded value is resolved to a bool (see _resolve_nat_d).
+    # The file says true, false or "auto" (= true); the loaded value is a bool (see _resolve_nat_d).
     nat_d_workaround: bool = _key(True, _choice(*NAT_D_WORKAROUND))
     max_half_open: int = _key(1024, _integer(1, 1_000_000))
     max_half_open_per_source: int = _key(16, _integer(1, 1_000_000))
+    half_open_timeout: int = _key(30, _integer(5, 600))
+    retransmit_timeout: float = _key(2.0, _number(0.2, 30))
+    retransmit_tries: int = _key(5, _integer(0, 20))
+    fragment_size: int = _key(1280, _integer(576, 9000))
 
 
 @dataclass(frozen=True)
@@ -309,7 +331,7 @@ class PppConfig:
     mru: int = _key(1400, _integer(576, 1500))
     dns: tuple[ipaddress.IPv4Address, ...] = _key((), _list(_ipv4, unique=True, most=2))
     wins: tuple[ipaddress.IPv4Address, ...] = _key((), _list(_ipv4, unique=True, most=2))
-    lcp_echo_interval: int = _key(20, _integer(0, 3600))
+    lcp_echo_interval: int = _key(15, _integer(0, 3600))
     lcp_echo_failure: int = _key(3, _integer(1, 100))
     mss_clamp: bool = _key(True, _boolean)
 
@@ -318,7 +340,7 @@ class PppConfig:
 class PoolConfig:
     """``[pool]``: the IPv4 network client addresses come from; the server's PPP end is ``gateway``."""
 
-    network: ipaddress.IPv4Network = _key(ipaddress.IPv4Network("10.42.0.0/24"), _ipv4_network)
+    network: ipaddress.IPv4Network = _key(ipaddress.IPv4Network("10.42.0.0/24"), _ipv4_network)  # /16-/30
     gateway: ipaddress.IPv4Address | None = _key(None, _ipv4)  # None = first host of network
     exclusions: tuple[ipaddress.IPv4Network, ...] = _key((), _list(_ipv4_network, unique=True))
 
@@ -360,6 +382,7 @@ class Config:
     users: tuple[UserConfig, ...] = ()
     source: str = "<defaults>"
     warnings: tuple[str, ...] = ()
+    radius: RadiusSettings | None = None  # [radius] (docs/radius.md); None: local users only
 
     def summary(self) -> str:
         """One line for ``ikel2tp config check``: what the server would do, without secrets."""
@@ -376,13 +399,13 @@ class Config:
                 f"IKE auth {' + '.join(auth)}, {len(i.phase1)} phase 1 / {len(i.phase2)} phase 2 proposals; "
                 f"L2TP {'over IPsec only' if self.l2tp.require_ipsec else 'also without IPsec'}; "
                 f"PPP auth {'/'.join(self.ppp.auth)}; pool {self.pool.network} gateway {self.pool.gateway} "
-                f"({self.pool.size()} addresses); {len(self.users)} user(s)")
+                f"({self.pool.size()} addresses); {len(self.users)} user(s)"
+                + (f"; RADIUS {len(self.radius.servers)} server(s)" if self.radius is not None else ""))
 
 
-# Sections in file order; [radius] is reserved for the RADIUS user backend.
+# Sections in file order; [[users]] and [radius] (ikel2tp.radius.settings) are read apart.
 _SECTIONS: dict[str, type] = {"server": ServerConfig, "ike": IkeConfig, "l2tp": L2tpConfig,
                               "ppp": PppConfig, "pool": PoolConfig}
-_RESERVED = {"radius": "RADIUS is not supported yet; remove [radius] and use [[users]]"}
 
 
 def load_config(path: str | os.PathLike[str], *, log: logging.Logger | None = _log) -> Config:
@@ -427,10 +450,8 @@ def config_from_dict(data: dict[str, Any], source_name: str = "<dict>", *,
 
 def _build(data: dict[str, Any], source: str, base: Path) -> Config:
     for name in data:
-        if name in _RESERVED:
-            raise _Bad(name, _RESERVED[name])
-        if name not in _SECTIONS and name != "users":
-            allowed = [*_SECTIONS, "users"]
+        if name not in _SECTIONS and name not in ("users", "radius"):
+            allowed = [*_SECTIONS, "users", "radius"]
             raise _Bad(name, f"unknown section{_did_you_mean(name, allowed)} (allowed: {', '.join(allowed)})")
     raw = {name: _read(cls, data.get(name, {}), name) for name, cls in _SECTIONS.items()}
     warnings: list[str] = []
@@ -443,7 +464,8 @@ def _build(data: dict[str, Any], source: str, base: Path) -> Config:
     ppp = PppConfig(**raw["ppp"])
     pool = _build_pool(raw["pool"])
     users = _build_users(data.get("users", []), pool)
-    return Config(server, ike, l2tp, ppp, pool, users, source, tuple(warnings))
+    radius = parse_radius_section(data["radius"], source) if "radius" in data else None
+    return Config(server, ike, l2tp, ppp, pool, users, source, tuple(warnings), radius)
 
 
 def _resolve(base: Path, path: str) -> str:
@@ -468,7 +490,7 @@ def _build_ike(raw: dict[str, Any], server: ServerConfig, base: Path, warnings: 
         if not peer.psk:
             raise _Bad(f"{where}.psk", "missing: every [[ike.peers]] entry needs its pre-shared key")
         _check_psk(peer.psk, f"{where}.psk", warnings)
-    for key in ("cert", "key", "ca"):
+    for key in ("cert", "key", "ca", "crl"):
         if key in raw:
             raw[key] = _resolve(base, raw[key])
             if not os.path.exists(raw[key]):
@@ -476,8 +498,15 @@ def _build_ike(raw: dict[str, Any], server: ServerConfig, base: Path, warnings: 
     if ("cert" in raw) != ("key" in raw):
         raise _Bad("ike.cert" if "key" in raw else "ike.key",
                    "'cert' and 'key' go together: set both or neither")
-    if "ca" in raw and "cert" not in raw:
-        raise _Bad("ike.ca", "'ca' verifies client certificates and needs the server's 'cert' and 'key'")
+    for key in ("ca", "crl", "allowed_subjects"):
+        if key in raw and "cert" not in raw:
+            raise _Bad(f"ike.{key}", f"'{key}' is for client certificates and needs the server's "
+                                     "'cert' and 'key'")
+    if "cert" in raw:
+        if "ca" not in raw:
+            raise _Bad("ike.ca", "missing: with 'cert', set 'ca' to the CA certificate(s) that client "
+                                 "certificates must chain to")
+        _check_certificate_files(raw, warnings)
     if "psk" in raw:
         _check_psk(raw["psk"], "ike.psk", warnings)
     if "psk" not in raw and not raw.get("peers") and "cert" not in raw:
@@ -492,15 +521,37 @@ def _build_ike(raw: dict[str, Any], server: ServerConfig, base: Path, warnings: 
     dpd_interval = raw.get("dpd_interval", IkeConfig.dpd_interval)
     if dpd_interval and raw.get("dpd_timeout", IkeConfig.dpd_timeout) < dpd_interval:
         raise _Bad("ike.dpd_timeout", f"must be at least ike.dpd_interval ({dpd_interval} s)")
-    raw["nat_d_workaround"] = _resolve_nat_d(raw.get("nat_d_workaround", "auto"), server)
+    raw["nat_d_workaround"] = _resolve_nat_d(raw.get("nat_d_workaround", True), server)
     return IkeConfig(**raw)
 
 
 def _resolve_nat_d(setting: str | bool, server: ServerConfig) -> bool:
-    """``auto``: on unless the configured public address is one we listen on (no NAT in front)."""
-    if setting != "auto":
-        return bool(setting)
-    return server.public_address is None or server.public_address not in server.listen
+    """``auto`` is on: the workaround echoes the client's own NAT-D hash of the address it dialed,
+    which is the server's own hash when nothing translates it, so it changes nothing for a server
+    that is not behind NAT (with or without ``public_address``) and is needed for one that is."""
+    return setting is not False
+
+
+def _check_certificate_files(raw: dict[str, Any], warnings: list[str]) -> None:
+    """The ``[ike]`` certificate files load and fit together (``config check`` reports it)."""
+    def load(key: str, loader: Callable[[Path], Any]) -> Any:
+        try:
+            return loader(Path(raw[key]))
+        except CaError as exc:
+            raise _Bad(f"ike.{key}", str(exc)) from exc
+
+    chain = load("cert", load_certificates)
+    private = load("key", load_private_key)
+    load("ca", load_certificates)
+    if "crl" in raw:
+        load("crl", load_crl)
+    if not isinstance(private, rsa.RSAPrivateKey):
+        raise _Bad("ike.key", "not an RSA key: IKEv1 signature authentication (method 3) needs RSA")
+    if private.public_key().public_numbers() != chain[0].public_key().public_numbers():
+        raise _Bad("ike.key", f"this key does not belong to the certificate in {raw['cert']}")
+    if chain[0].not_valid_after_utc < datetime.now(UTC):
+        warnings.append(f"ike.cert: the server certificate expired on "
+                        f"{chain[0].not_valid_after_utc:%Y-%m-%d}; clients will refuse it")
 
 
 def _check_psk(psk: str, path: str, warnings: list[str]) -> None:
@@ -514,7 +565,10 @@ def _build_pool(raw: dict[str, Any]) -> PoolConfig:
     pool = PoolConfig(**raw)
     net = pool.network
     if net.prefixlen > 30:
-        raise _Bad("pool.network", f"{net} is too small: use a /30 or larger network")
+        raise _Bad("pool.network", f"{net} is too small: use a network from /16 to /30")
+    if net.prefixlen < 16:
+        raise _Bad("pool.network", f"{net} is too large: use a network from /16 to /30 "
+                                   "(65534 clients at most)")
     if pool.gateway not in net or pool.gateway in (net.network_address, net.broadcast_address):
         raise _Bad("pool.gateway", f"{pool.gateway} must be a host address inside pool.network {net}")
     for index, excluded in enumerate(pool.exclusions):

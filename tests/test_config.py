@@ -77,7 +77,7 @@ def test_defaults():
     assert config.ppp == PppConfig()
     assert config.ppp.auth == ("mschapv2", "chap")
     assert (config.ppp.mtu, config.ppp.mru, config.ppp.mss_clamp) == (1400, 1400, True)
-    assert (config.ppp.lcp_echo_interval, config.ppp.lcp_echo_failure) == (20, 3)
+    assert (config.ppp.lcp_echo_interval, config.ppp.lcp_echo_failure) == (15, 3)  # dead within 60 s
     assert config.pool.network == ipaddress.IPv4Network("10.42.0.0/24")
     assert config.pool.gateway == ipaddress.IPv4Address("10.42.0.1")
     assert config.pool.size() == 253
@@ -155,7 +155,7 @@ ERRORS = [
     ('[ike]\nphase2 = ["aes128-sha1", "aes128-whirlpool"]\n', "ike.phase2[1]", ["unexpected 'whirlpool'"]),
     ("[ike]\nphase2 = []\n", "ike.phase2", ["must not be empty"]),
     ('[ike]\nphase2 = ["aes128-sha1", "AES128-SHA1"]\n', "ike.phase2[1]", ["listed twice"]),
-    ('[ike]\nnat_d_workaround = "yes"\n', "ike.nat_d_workaround", ["'auto', true, false"]),
+    ('[ike]\nnat_d_workaround = "yes"\n', "ike.nat_d_workaround", ["true, false, 'auto'"]),
     ("[ike]\ndpd_interval = 30\ndpd_timeout = 20\n", "ike.dpd_timeout", ["at least ike.dpd_interval"]),
     ("[ike]\nike_lifetime = 10\n", "ike.ike_lifetime", ["from 60 to"]),
     ('[ike]\n[[ike.peers]]\naddress = "198.51.100.0/33"\npsk = "x"\n', "ike.peers[0].address",
@@ -201,7 +201,11 @@ ERRORS = [
     ('[[users]]\npassword = "p"\n', "users[0].name", ["missing"]),
     ('[[users]]\nname = "a"\npasswd = "p"\n', "users[0].passwd", ["did you mean 'password'"]),
     ('[users]\nname = "a"\n', "users", ["[[users]]"]),
-    ('[radius]\nserver = "192.0.2.1"\n', "radius", ["not supported yet"]),
+    ('[pool]\nnetwork = "10.0.0.0/15"\n', "pool.network", ["too large", "/16 to /30"]),
+    ('[pool]\nnetwork = "10.0.0.0/31"\n', "pool.network", ["too small", "/16 to /30"]),
+    ('[ike]\nfragment_size = 500\n', "ike.fragment_size", ["from 576 to 9000"]),
+    ('[ike]\nretransmit_timeout = "2"\n', "ike.retransmit_timeout", ["a number from 0.2 to 30"]),
+    ('[ike]\nallowed_subjects = "CN=alice"\n', "ike.allowed_subjects", ["expected a list"]),
 ]
 
 
@@ -231,18 +235,40 @@ def test_missing_file_names_the_file(tmp_path):
         load_config(missing)
 
 
+FIXTURES = Path(__file__).resolve().parent.parent / "certs" / "fixtures"
+
+
 def test_cert_and_key_go_together(tmp_path):
-    (tmp_path / "server.crt").write_text("x")
-    (tmp_path / "server.key").write_text("x")
-    (tmp_path / "ca.crt").write_text("x")
     with pytest.raises(ConfigError, match="ike.cert: 'cert' and 'key' go together"):
-        parse_config('[ike]\nkey = "server.key"\n', "c.toml", base_dir=tmp_path, log=None)
-    with pytest.raises(ConfigError, match="ike.ca: .*needs the server's 'cert'"):
-        parse_config(with_psk('[ike]\nca = "ca.crt"\n'), "c.toml", base_dir=tmp_path, log=None)
-    config = parse_config('[ike]\ncert = "server.crt"\nkey = "server.key"\nca = "ca.crt"\n', "c.toml",
-                          base_dir=tmp_path, log=None)
-    assert config.ike.cert == str(tmp_path / "server.crt") and config.ike.psk is None
-    assert config.ike.ca == str(tmp_path / "ca.crt")
+        parse_config('[ike]\nkey = "server.key"\n', "c.toml", base_dir=FIXTURES, log=None)
+    for key in ("ca", "crl"):
+        with pytest.raises(ConfigError, match=f"ike.{key}: .*needs the server's 'cert'"):
+            parse_config(with_psk(f'[ike]\n{key} = "ca.crt"\n'), "c.toml", base_dir=FIXTURES, log=None)
+    with pytest.raises(ConfigError, match="ike.ca: missing: with 'cert', set 'ca'"):
+        parse_config('[ike]\ncert = "server.crt"\nkey = "server.key"\n', "c.toml", base_dir=FIXTURES,
+                     log=None)
+    config = parse_config('[ike]\ncert = "server.crt"\nkey = "server.key"\nca = "ca.crt"\ncrl = "crl.pem"\n'
+                          'allowed_subjects = ["CN=alice*"]\nlocal_id = "vpn.example.com"\n', "c.toml",
+                          base_dir=FIXTURES, log=None)
+    assert config.ike.cert == str(FIXTURES / "server.crt") and config.ike.psk is None
+    assert config.ike.ca == str(FIXTURES / "ca.crt") and config.ike.crl == str(FIXTURES / "crl.pem")
+    assert config.ike.allowed_subjects == ("CN=alice*",) and config.ike.local_id == "vpn.example.com"
+    assert "certificate" in config.summary()
+
+
+@pytest.mark.parametrize("files, key, words", [
+    ({"cert": "alice.key"}, "ike.cert", "is not a PEM certificate bundle"),
+    ({"key": "alice.key"}, "ike.key", "does not belong to the certificate"),
+    ({"key": "server.crt"}, "ike.key", "not a private key"),
+    ({"ca": "crl.pem"}, "ike.ca", "is not a PEM certificate bundle"),
+    ({"crl": "ca.crt"}, "ike.crl", "is not a certificate revocation list"),
+])
+def test_bad_certificate_files_name_the_key(files, key, words):
+    keys = {"cert": "server.crt", "key": "server.key", "ca": "ca.crt"} | files
+    text = "[ike]\n" + "".join(f'{k} = "{v}"\n' for k, v in keys.items())
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, "c.toml", base_dir=FIXTURES, log=None)
+    assert str(raised.value).startswith(f"c.toml: {key}: ") and words in str(raised.value), raised.value
 
 
 def test_relative_paths_are_relative_to_the_file(tmp_path):
@@ -281,7 +307,7 @@ def test_short_psk_and_plaintext_l2tp_warn():
 @pytest.mark.parametrize("server, setting, expected", [
     ("", '"auto"', True),                                                   # unknown: harmless on
     ('public_address = "203.0.113.10"', '"auto"', True),                    # port forward / elastic IP
-    ('listen = ["203.0.113.10"]\npublic_address = "203.0.113.10"', '"auto"', False),  # directly reachable
+    ('listen = ["203.0.113.10"]\npublic_address = "203.0.113.10"', '"auto"', True),  # a no-op there
     ('listen = ["203.0.113.10"]\npublic_address = "203.0.113.10"', "true", True),
     ("", "false", False),
 ])
@@ -348,9 +374,7 @@ def test_documented_defaults_are_the_loaded_ones():
             row = re.search(rf"^\| `{field.name}` \| [^|]* \| ([^|]*) \|", text, re.MULTILINE)
             assert row, field.name
             default, documented = field.default, row.group(1).strip()
-            if field.name == "nat_d_workaround":
-                assert documented == '`"auto"`'
-            elif isinstance(default, bool | int):
+            if isinstance(default, bool | int):
                 assert documented == f"`{str(default).lower()}`", field.name
             elif isinstance(default, str) and default:
                 assert documented == f'`"{default}"`', field.name

@@ -60,8 +60,7 @@ class ClientInputs:
 
     @property
     def server_behind_nat(self) -> bool:
-        """The configured public address is not one we listen on (the same rule as nat_d_workaround
-        = "auto" in :mod:`ikel2tp.config`)."""
+        """The configured public address is not one we listen on: a 1:1 NAT in front of the server."""
         public = self.config.server.public_address
         return public is not None and public not in self.config.server.listen
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ikel2tp.config import parse_config
+from ikel2tp.ike.constants import AuthMethod as IkeAuthMethod
 from ikel2tp.ppp.auth.credentials import AuthMethod
 from ikel2tp.server import settings
 
@@ -36,13 +39,81 @@ psk = "peer-specific-key-0123"
     assert "0123456789" not in repr(ike)
 
 
-@pytest.mark.parametrize("extra, error", [
-    ('[[ike.peers]]\nid = "office"\npsk = "0123456789abcdefghijk"\n', "'id' and networks"),
-    ('[[ike.peers]]\naddress = "198.51.100.0/24"\npsk = "0123456789abcdefghijk"\n', "'id' and networks"),
-])
-def test_what_the_ike_core_cannot_take_is_refused_before_start(extra, error):
-    with pytest.raises(ValueError, match=error):
-        settings.check(config(f"[ike]\n{PSK}\n{extra}"))
+def test_every_ike_key_reaches_the_core():
+    ike = settings.ike_settings(config(f"""
+[ike]
+{PSK}
+local_id = "vpn.example.com"
+ipsec_lifetime_kb = 500000
+aggressive_mode = true
+half_open_timeout = 20
+retransmit_timeout = 1.5
+retransmit_tries = 3
+fragment_size = 1200
+nat_d_workaround = false
+"""))
+    assert (ike.local_id, ike.phase2_lifetime_kb, ike.aggressive) == ("vpn.example.com", 500000, True)
+    assert (ike.half_open_timeout, ike.retransmit_timeout, ike.retransmit_tries) == (20.0, 1.5, 3)
+    assert (ike.fragment_size, ike.nat_d_workaround) == (1200, False)
+    assert settings.ike_settings(config(f"[ike]\n{PSK}")).nat_d_workaround is True
+
+
+def test_peer_keys_by_longest_prefix_and_by_id():
+    ike = settings.ike_settings(config(f"""
+[ike]
+{PSK}
+[[ike.peers]]
+address = "198.51.0.0/16"
+psk = "wide-network-key-0123"
+[[ike.peers]]
+address = "198.51.100.0/24"
+psk = "narrow-network-key-01"
+[[ike.peers]]
+address = "198.51.100.7"
+psk = "single-host-key-01234"
+[[ike.peers]]
+id = "laptop.example.org"
+psk = "laptop-only-key-012345"
+"""))
+    assert ike.psk_for("198.51.100.7") == b"single-host-key-01234"
+    assert ike.psk_for("198.51.100.8") == b"narrow-network-key-01"
+    assert ike.psk_for("198.51.7.1") == b"wide-network-key-0123"
+    assert ike.psk_for("203.0.113.5") == b"0123456789abcdefghij"
+    # The ID is known before the key only in Aggressive Mode; it wins over any address.
+    assert ike.psk_for("198.51.100.7", "Laptop.Example.org") == b"laptop-only-key-012345"
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "certs" / "fixtures"
+
+
+def cert_config(extra: str = ""):
+    return parse_config(f'[ike]\ncert = "server.crt"\nkey = "server.key"\nca = "ca.crt"\n{extra}',
+                        "c.toml", base_dir=FIXTURES, log=None)
+
+
+def test_certificate_settings_from_config():
+    cfg = cert_config('crl = "crl.pem"\nallowed_subjects = ["CN=alice"]\n')
+    settings.check(cfg)
+    certs = settings.cert_settings(cfg)
+    (credential,) = certs.credentials
+    assert credential.certificate.subject.rfc4514_string() == "CN=vpn.example.com"
+    assert [a.subject.rfc4514_string() for a in certs.trust_anchors] == ["CN=ikel2tp Test CA"]
+    assert len(certs.crls) == 1 and certs.allowed_subjects == ("CN=alice",)
+    assert certs.wallclock().tzinfo is not None
+    (factory,) = settings.ike_authenticators(cfg).values()
+    auth = factory(("198.51.100.7", 500), None)
+    assert auth.method == IkeAuthMethod.RSA_SIGNATURES
+    assert settings.ike_authenticators(config(f"[ike]\n{PSK}")) == {}
+
+
+def test_a_certificate_file_broken_after_loading_is_named(tmp_path):
+    for name in ("server.crt", "server.key", "ca.crt"):
+        (tmp_path / name).write_bytes((FIXTURES / name).read_bytes())
+    cfg = parse_config('[ike]\ncert = "server.crt"\nkey = "server.key"\nca = "ca.crt"\n', "c.toml",
+                       base_dir=tmp_path, log=None)
+    (tmp_path / "ca.crt").write_text("gone")
+    with pytest.raises(ValueError, match="c.toml: ike.ca: .*ca.crt"):
+        settings.check(cfg)
 
 
 def test_l2tp_and_ppp_settings():
@@ -76,7 +147,7 @@ def test_reload_swaps_users_and_keys_only():
     old = config(f'[ike]\n{PSK}\n[[users]]\nname = "alice"\npassword = "alice-pw"\n')
     running_ike = IkeSettings(psk=b"0123456789abcdefghij", phase1=("aes128-sha1-modp2048",))
     gateway = SimpleNamespace(users=LocalUserBackend(old.users, log=logging.getLogger("t")),
-                              ike=SimpleNamespace(settings=running_ike))
+                              ike=SimpleNamespace(settings=running_ike, set_authenticators=lambda a: None))
     new = config('[ike]\npsk = "a-brand-new-key-0123"\n[[users]]\nname = "bob"\npassword = "bob-pw"\n')
     settings.reload(gateway, new)
     assert gateway.ike.settings.psk == b"a-brand-new-key-0123"
