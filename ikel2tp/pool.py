@@ -54,22 +54,53 @@ class AddressPool:
             excluded.update(item.hosts() if isinstance(item, IPv4Network) else (item,))
             if isinstance(item, IPv4Network):
                 excluded.update((item.network_address, item.broadcast_address))
+        self._excluded = frozenset(excluded)
         self.static: dict[str, IPv4Address] = dict(static or {})
-        owners: dict[IPv4Address, str] = {}
-        for user, address in self.static.items():
-            if address in excluded:
-                raise ConfigError(f"[[users]] {user!r}: static_ip {address} is the network, broadcast, "
-                                  f"gateway or an excluded address")
-            if address in owners:
-                raise ConfigError(f"[[users]] {user!r}: static_ip {address} is also {owners[address]!r}'s")
-            owners[address] = user
-        self._reserved = excluded | set(owners)
+        self._reserved = self._excluded | self._check_static(self.static)
         # Free dynamic addresses in ascending order (dict as an ordered set).
         self._free: dict[IPv4Address, None] = {a: None for a in network.hosts() if a not in self._reserved}
         self.capacity = len(self._free)
         self._leases: dict[Hashable, _Lease] = {}
         self._in_use: dict[IPv4Address, Hashable] = {}
         self._held: OrderedDict[IPv4Address, _Hold] = OrderedDict()  # oldest release first
+
+    def _check_static(self, static: Mapping[str, IPv4Address]) -> frozenset[IPv4Address]:
+        """The static addresses, or ConfigError for one that is reserved or given to two users."""
+        owners: dict[IPv4Address, str] = {}
+        for user, address in static.items():
+            if address in self._excluded:
+                raise ConfigError(f"[[users]] {user!r}: static_ip {address} is the network, broadcast, "
+                                  f"gateway or an excluded address")
+            if address in owners:
+                raise ConfigError(f"[[users]] {user!r}: static_ip {address} is also {owners[address]!r}'s")
+            owners[address] = user
+        return frozenset(owners)
+
+    def reload_static(self, static: Mapping[str, IPv4Address]) -> None:
+        """New per-user static addresses (SIGHUP); ConfigError leaves the pool as it was.
+
+        A newly static address is reserved at once: taken out of the free and held addresses so it
+        is never handed to anyone else.  A live session keeps whatever address it has (the new
+        owner is refused it, logged, until that session ends; then it stays reserved).  An address
+        that is no longer static joins the dynamic addresses when no session holds it.
+        """
+        addresses = self._check_static(static)
+        old = self._reserved - self._excluded
+        for address in sorted(addresses - old):
+            self._free.pop(address, None)
+            self._held.pop(address, None)
+            holder = self._in_use.get(address)
+            owner = next(u for u, a in static.items() if a == address)
+            if holder is not None and self._leases[holder].user != owner:
+                self.log.warning("pool: %s is now the static address of %r but a session of %r holds "
+                                 "it; it is reserved for %r once that session ends", address,
+                                 owner, self._leases[holder].user, owner)
+        freed = [a for a in old - addresses if a in self.network and a not in self._in_use]
+        self.static = dict(static)
+        self._reserved = self._excluded | addresses
+        if freed:  # keep the free addresses in ascending order
+            self._free = dict.fromkeys(sorted([*self._free, *freed]))
+        self.capacity = self.network.num_addresses - sum(1 for a in self._reserved if a in self.network)
 
     def free_count(self, now: float) -> int:
         """Addresses a new user without a static address could get (held ones included)."""

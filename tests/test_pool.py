@@ -115,3 +115,80 @@ def test_no_double_allocation_and_reserved_respected(ops: list, hold_time: float
         assert len(addresses) == len(set(addresses))
         assert p.in_use() == {k: a for k, (a, _) in live.items()}
 
+
+
+def test_reload_reserves_a_new_static_address_at_once() -> None:
+    p = pool()
+    ann = IPv4Address("10.42.0.2")
+    assert p.allocate("a1", "ann", 0.0) == ann
+    p.release("a1", 1.0)  # held for ann
+    bob = IPv4Address("10.42.0.3")
+    before = p.capacity
+    p.reload_static({**STATIC, "tim": ann, "bob": bob})
+    assert p.capacity == before - 2 and p.static["tim"] == ann
+    got = {p.allocate(i, "ann", 2.0) for i in range(p.capacity)}
+    assert ann not in got and bob not in got and None not in got  # neither held nor free any more
+    assert p.allocate("t1", "tim", 2.0) == ann and p.allocate("b1", "bob", 2.0) == bob
+
+
+def test_reload_while_someone_else_holds_the_address(caplog) -> None:
+    p = pool()
+    address = p.allocate("a1", "ann", 0.0)
+    p.reload_static({**STATIC, "tim": address})
+    assert "is now the static address of 'tim' but a session of 'ann' holds it" in caplog.text
+    assert p.allocate("t1", "tim", 1.0) is None  # ann's live session keeps it
+    p.release("a1", 2.0)
+    assert address not in {p.allocate(i, "ann", 2.0) for i in range(p.capacity)}  # not held for ann
+    assert p.allocate("t2", "tim", 3.0) == address
+
+
+def test_reload_returns_an_address_that_is_no_longer_static() -> None:
+    p = pool()
+    sam = STATIC["sam"]
+    assert p.allocate("s1", "sam", 0.0) == sam
+    p.reload_static({})
+    assert p.capacity == pool().capacity + 1 and p.in_use() == {"s1": sam}  # the session keeps it
+    p.release("s1", 1.0)
+    p.reload_static({"ann": IPv4Address("10.42.0.2")})
+    p.reload_static({})  # .2 back among the free ones, in order
+    got = [p.allocate(i, "bob", 1.0) for i in range(p.capacity)]
+    assert got[0] == IPv4Address("10.42.0.2") and sam in got and None not in got
+
+
+def test_a_bad_reload_changes_nothing() -> None:
+    p = pool()
+    for bad in ({"x": GATEWAY}, {"x": IPv4Address("10.42.0.3"), "y": IPv4Address("10.42.0.3")}):
+        with pytest.raises(ConfigError):
+            p.reload_static(bad)
+    assert p.static == STATIC and p.capacity == pool().capacity
+    assert p.allocate("s", "sam", 0.0) == STATIC["sam"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["allocate", "release", "reload"]), st.integers(0, 15),
+                          st.sampled_from(USERS), st.integers(2, 14)), max_size=60))
+def test_reloads_never_double_allocate_or_give_a_static_address_away(ops: list) -> None:
+    p = pool(hold_time=5.0)
+    static = dict(STATIC)
+    live: dict[int, tuple[IPv4Address, str]] = {}
+    for now, (op, key, user, host) in enumerate(ops):
+        if op == "allocate":
+            address = p.allocate(key, user, float(now))
+            if address is not None and key not in live:
+                owner = next((u for u, a in static.items() if a == address), None)
+                assert owner in (None, user)  # a static address goes to its owner only
+                live[key] = (address, user)
+        elif op == "release":
+            p.release(key, float(now))
+            live.pop(key, None)
+        else:
+            address = NET.network_address + host
+            wanted = {u: a for u, a in static.items() if u != user and a != address} | {user: address}
+            try:
+                p.reload_static(wanted)
+                static = wanted
+            except ConfigError:  # the gateway, .5 or .8-.11: refused, nothing changed
+                assert p.static == static
+        addresses = [a for a, _ in live.values()]
+        assert len(addresses) == len(set(addresses))
+        assert p.in_use() == {k: a for k, (a, _) in live.items()}

@@ -185,11 +185,11 @@ def last(
     socket: Annotated[Path | None, typer.Option("--socket", help="The server's control socket.")] = None,
 ) -> None:
     """The running server's last refusal explanations, per peer."""
-    from ikel2tp.cli.serve import _control_path
+    from ikel2tp.cli.serve import control_path
     from ikel2tp.proposals.history import CONTROL_COMMAND
     from ikel2tp.server.control import ControlError, request
 
-    path = _control_path(config, state_dir, socket)
+    path = control_path(config, state_dir, socket)
     try:
         answer = request(path, {"cmd": CONTROL_COMMAND, "peer": peer})
     except ControlError as exc:

@@ -17,16 +17,23 @@ _CONFIG = typer.Option(None, "--config", "-c", help="Configuration file (TOML). 
                        dir_okay=False)
 _STATE_DIR = typer.Option(Path(DEFAULT_STATE_DIR), "--state-dir",
                           help="Where the embedded default configuration lives (without --config).")
+_EXPORT_IKE_KEYS = typer.Option(
+    None, "--export-ike-keys", dir_okay=False,
+    help="DEBUG: write each IKE SA's encryption key to this file (mode 0600) in Wireshark's "
+    "ikev1_decryption_table format, for `ikel2tp proposals explain CAPTURE --decrypt FILE`. "
+    "Whoever reads it can decrypt phase 2: delete it after use.")
 _SOCKET = typer.Option(None, "--socket",
                        help="The server's control socket (default: from the configuration).")
 
 
-def serve(config: Path | None = _CONFIG, state_dir: Path = _STATE_DIR) -> None:
+def serve(config: Path | None = _CONFIG, state_dir: Path = _STATE_DIR,
+          export_ike_keys: Path | None = _EXPORT_IKE_KEYS) -> None:
     """Run the L2TP/IPsec VPN server in the foreground, logging to stderr.
 
     Without --config, the first run writes a configuration with fresh secrets and prints what clients type.
 
-    SIGTERM/SIGINT disconnect every client and exit; SIGHUP reloads users and pre-shared keys.
+    SIGTERM/SIGINT disconnect every client and exit; SIGHUP reloads users, pre-shared keys, certificates, CA,
+    CRL and allowed_subjects.
     """
     from ikel2tp.server.cores import missing_cores
 
@@ -47,10 +54,14 @@ def serve(config: Path | None = _CONFIG, state_dir: Path = _STATE_DIR) -> None:
         raise typer.Exit(1) from None
     if first_run:
         typer.echo(first_run)
-    raise typer.Exit(run(loaded, config_path=str(config) if config is not None else None))
+    raise typer.Exit(run(loaded, config_path=str(config) if config is not None else None,
+                         export_ike_keys=str(export_ike_keys) if export_ike_keys is not None else None))
 
 
-def _control_path(config: Path | None, state_dir: Path, socket: Path | None) -> str:
+def control_path(config: Path | None, state_dir: Path, socket: Path | None) -> str:
+    """The running server's control socket: ``--socket``, else the one the configuration names
+    (``--config``, or ``<state-dir>/ikel2tp.toml`` when present), else the state directory's default.
+    A configuration that does not load ends the command (exit 1) with the reason."""
     if socket is not None:
         return str(socket)
     path = config if config is not None else state_dir / CONFIG_NAME
@@ -106,7 +117,7 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print the ses
            config: Path | None = _CONFIG, state_dir: Path = _STATE_DIR,
            socket: Path | None = _SOCKET) -> None:
     """Show the running server's sessions: user, peer and NAT, address, algorithms, uptime, bytes, drops."""
-    answer = _ask(_control_path(config, state_dir, socket), {"cmd": "status"})
+    answer = _ask(control_path(config, state_dir, socket), {"cmd": "status"})
     sessions = answer.get("sessions", [])
     if json_output:
         typer.echo(json.dumps(sessions, indent=2))
@@ -121,7 +132,7 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print the ses
 def kick(target: str = typer.Argument(..., help="A user name or a client's assigned IP address."),
          config: Path | None = _CONFIG, state_dir: Path = _STATE_DIR, socket: Path | None = _SOCKET) -> None:
     """Disconnect a user's sessions (or the session with that address): PPP, L2TP and IPsec are closed."""
-    answer = _ask(_control_path(config, state_dir, socket), {"cmd": "kick", "target": target})
+    answer = _ask(control_path(config, state_dir, socket), {"cmd": "kick", "target": target})
     kicked = answer.get("kicked", 0)
     if not kicked:
         typer.echo(f"ikel2tp: no session of {target}", err=True)

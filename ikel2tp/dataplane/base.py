@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -20,7 +21,7 @@ from ikel2tp.esp.sa import SaCounters
 from ikel2tp.ike.events import Address, ChildSaKeys
 
 __all__ = ["DataPlane", "L2tpReceiver", "SaCounters", "SaExpired", "SaHandle", "SpiAllocator", "UdpSender",
-           "create_dataplane", "KINDS"]
+           "create_dataplane", "grow_receive_buffer", "KINDS"]
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,21 @@ UdpSender = Callable[[bytes, Address, Address], None]
 
 @runtime_checkable
 class DataPlane(Protocol):
-    """What the shell needs from an ESP backend."""
+    """What the shell needs from an ESP backend.
+
+    The shell connects any backend the same way, never by its ``name``: it calls
+    :meth:`prepare_ike_socket` on each of its UDP 500/4500 sockets, then :meth:`attach`, and hands
+    every ESP-in-UDP datagram from port 4500 to :meth:`receive_udp_esp`.
+    """
 
     name: str
     on_l2tp: L2tpReceiver | None
+
+    def prepare_ike_socket(self, sock: socket.socket, natt: bool) -> None:
+        """Set what the backend needs on one of the shell's IKE sockets (``natt``: the port-4500
+        one): the kernel backend exempts IKE from IPsec policy and makes the kernel take ESP off the
+        NAT-T socket; backends that do ESP in this process need nothing."""
+        ...
 
     def attach(self, loop: asyncio.AbstractEventLoop, send_udp: UdpSender) -> None:
         """Start reading the backend's own sockets from ``loop``; ``send_udp`` sends ESP-in-UDP
@@ -86,6 +98,11 @@ class DataPlane(Protocol):
         """Lifetime events since the last call (hard-expired SAs are already deleted)."""
         ...
 
+    def get_timer(self) -> float | None:
+        """The next seconds-lifetime deadline the backend tracks itself (call :meth:`expired`
+        then); None when it has none (the kernel tracks XFRM lifetimes and notifies)."""
+        ...
+
     def send_l2tp(self, handle: SaHandle, payload: bytes, peer_port: int) -> None:
         """Send one L2TP datagram from port 1701 to the peer's ``peer_port`` through ``handle``."""
         ...
@@ -93,6 +110,22 @@ class DataPlane(Protocol):
     def close(self) -> None:
         """Remove everything this backend installed and release its sockets."""
         ...
+
+
+RECEIVE_BUFFER = 4 * 1024 * 1024  # bytes of socket receive buffer for sockets that carry ESP
+SO_RCVBUFFORCE = 33  # asm-generic/socket.h (not exported by Python's socket module)
+
+
+def grow_receive_buffer(sock: socket.socket, size: int = RECEIVE_BUFFER) -> int:
+    """Room for a burst of ESP: the default (~200 KiB, ~150 full-size packets) drops bursts before
+    the loop gets to them.  SO_RCVBUFFORCE (root, CAP_NET_ADMIN) passes ``net.core.rmem_max``;
+    without it SO_RCVBUF is used, which the kernel caps at that limit.  Returns the size in force
+    (the kernel reports twice what was asked: it counts its bookkeeping, socket(7))."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
 
 
 class SpiAllocator:

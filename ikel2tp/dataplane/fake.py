@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import Callable
 
 from ikel2tp.dataplane.base import L2tpReceiver, SaCounters, SaExpired, SaHandle, SpiAllocator, UdpSender
@@ -29,6 +30,9 @@ class FakeDataPlane:
         self._spis = SpiAllocator(random)
         self._counters: dict[SaHandle, SaCounters] = {}
         self._events: list[SaExpired] = []
+
+    def prepare_ike_socket(self, sock: socket.socket, natt: bool) -> None:
+        """Nothing to set: no ESP reaches a socket."""
 
     def attach(self, loop: asyncio.AbstractEventLoop, send_udp: UdpSender) -> None:
         """Nothing to read: tests inject with :meth:`inject_l2tp`."""
@@ -60,6 +64,10 @@ class FakeDataPlane:
     def expired(self, now: float) -> list[SaExpired]:
         events, self._events = self._events, []
         return events
+
+    def get_timer(self) -> float | None:
+        """No lifetimes of its own: tests make SAs expire with :meth:`expire`."""
+        return None
 
     def send_l2tp(self, handle: SaHandle, payload: bytes, peer_port: int) -> None:
         if handle not in self.installed:

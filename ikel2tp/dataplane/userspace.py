@@ -35,7 +35,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ikel2tp.dataplane.base import L2tpReceiver, SaCounters, SaExpired, SaHandle, SpiAllocator, UdpSender
+from ikel2tp.dataplane.base import (
+    L2tpReceiver,
+    SaCounters,
+    SaExpired,
+    SaHandle,
+    SpiAllocator,
+    UdpSender,
+    grow_receive_buffer,
+)
 from ikel2tp.esp.errors import DropReason, EspError
 from ikel2tp.esp.packet import ESP_PROTO, NextHeader, peek_spi, pull_ipv4, pull_udp, udp_header
 from ikel2tp.esp.replay import DEFAULT_WINDOW
@@ -105,6 +113,9 @@ class UserspaceDataPlane:
         self._events: list[SaExpired] = []
 
     # -- sockets -------------------------------------------------------------------------------
+    def prepare_ike_socket(self, sock: socket.socket, natt: bool) -> None:
+        """Nothing to set: ESP in UDP reaches this process through the shell's socket as it is."""
+
     def attach(self, loop: asyncio.AbstractEventLoop, send_udp: UdpSender) -> None:
         """ESP-in-UDP through ``send_udp``; raw ESP on a socket of our own when we may open one."""
         self.attach_udp(send_udp)
@@ -119,8 +130,14 @@ class UserspaceDataPlane:
         self._send_udp = send
 
     def open_raw(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Open the raw ``IPPROTO_ESP`` socket (needs CAP_NET_RAW) and read it from ``loop``."""
+        """Open the raw ``IPPROTO_ESP`` socket (needs CAP_NET_RAW), with a large receive buffer,
+        and read it from ``loop``."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, ESP_PROTO)
+        try:
+            grow_receive_buffer(sock)
+        except OSError:
+            sock.close()
+            raise
         self._raw, self._loop = sock, loop
         add_drain_reader(loop, sock, self.receive_raw, self._log)
 

@@ -163,6 +163,12 @@ class XfrmDataPlane:
             self._log.info("xfrm: removed %d SA(s) left by an earlier run", removed)
         return removed
 
+    def prepare_ike_socket(self, sock: socket.socket, natt: bool) -> None:
+        """IKE bypasses IPsec policy on every IKE socket; on the NAT-T one the kernel takes ESP off."""
+        set_ike_bypass(sock)
+        if natt:
+            enable_udp_encap(sock)
+
     def attach(self, loop: asyncio.AbstractEventLoop, send_udp: UdpSender | None = None) -> None:
         """Read the L2TP sockets and expire notifications from ``loop`` (the kernel sends ESP itself,
         so ``send_udp`` is not needed)."""
@@ -267,6 +273,10 @@ class XfrmDataPlane:
         self._collect_expiry()
         events, self._events = self._events, []
         return events
+
+    def get_timer(self) -> float | None:
+        """None: the kernel tracks the SAs' lifetimes itself and reports them (XFRM_MSG_EXPIRE)."""
+        return None
 
     def send_l2tp(self, handle: SaHandle, payload: bytes, peer_port: int) -> None:
         pair = self._pairs.get(handle)

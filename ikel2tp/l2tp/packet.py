@@ -91,8 +91,48 @@ def push_header(buf: Buffer, header: Header, payload_length: int) -> None:
         buf.push_bytes(bytes(header.offset))
 
 
+# Data messages (T=0) without an Offset field: the per-packet case, read and written with one
+# struct call each.  Key: the flags word masked by _FAST_MASK; value: (layout, has Length, has Ns/Nr).
+_FAST_MASK = _T | _OPTIONAL | _VERSION_MASK
+_FAST_DATA = {
+    L2TP_VERSION | bits: (struct.Struct("!H" + layout.format[1:]), bool(bits & _L), bool(bits & _S))
+    for bits, (layout, _) in HEADER_LAYOUTS.items() if not bits & _O
+}
+_PLAIN, _WITH_LENGTH = _FAST_DATA[L2TP_VERSION][0], _FAST_DATA[L2TP_VERSION | _L][0]
+_SEQUENCED, _BOTH = _FAST_DATA[L2TP_VERSION | _S][0], _FAST_DATA[L2TP_VERSION | _L | _S][0]
+
+
 def decode_datagram(data: bytes) -> tuple[Header, bytes]:
-    """Split a datagram into header and payload (bytes after the Length are ignored)."""
+    """Split a datagram into header and payload (bytes after the Length are ignored).
+
+    Data messages without an Offset take a struct-based fast path; everything else (control
+    messages, Offset, anything short or malformed) goes through :func:`decode_datagram_general`,
+    which the fast path agrees with byte for byte and error for error.
+    """
+    size = len(data)
+    fast = _FAST_DATA.get(((data[0] << 8) | data[1]) & _FAST_MASK) if size >= 2 else None
+    if fast is None or size < fast[0].size:
+        return decode_datagram_general(data)
+    layout, has_length, sequenced = fast
+    fields = layout.unpack_from(data)
+    flags = fields[0]
+    end = layout.size
+    if has_length:
+        length = fields[1]
+        if not end <= length <= size:
+            raise L2tpError(f"Length {length} outside header..datagram ({end}..{size})",
+                            field="length", error=ErrorCode.LENGTH_WRONG)
+        size = length
+        fields = fields[1:]
+    if sequenced:
+        header = Header(False, fields[1], fields[2], fields[3], fields[4], has_length, None, bool(flags & _P))
+    else:
+        header = Header(False, fields[1], fields[2], None, None, has_length, None, bool(flags & _P))
+    return header, data[end:size]
+
+
+def decode_datagram_general(data: bytes) -> tuple[Header, bytes]:
+    """:func:`decode_datagram` for every header form, through :func:`pull_header`."""
     buf = Buffer(data)
     try:
         header = pull_header(buf, len(data))
@@ -105,6 +145,23 @@ def decode_datagram(data: bytes) -> tuple[Header, bytes]:
 
 
 def encode_datagram(header: Header, payload: bytes) -> bytes:
+    """Header and payload as one datagram; data messages without an Offset take a struct-based fast
+    path that gives the same bytes as :func:`encode_datagram_general`."""
+    if header.control or header.offset is not None:
+        return encode_datagram_general(header, payload)
+    flags = L2TP_VERSION | (_P if header.priority else 0)
+    tunnel, session, ns = header.tunnel_id, header.session_id, header.ns
+    if ns is None:
+        if header.length:
+            return _WITH_LENGTH.pack(flags | _L, 8 + len(payload), tunnel, session) + payload
+        return _PLAIN.pack(flags, tunnel, session) + payload
+    if header.length:
+        return _BOTH.pack(flags | _L | _S, 12 + len(payload), tunnel, session, ns, header.nr or 0) + payload
+    return _SEQUENCED.pack(flags | _S, tunnel, session, ns, header.nr or 0) + payload
+
+
+def encode_datagram_general(header: Header, payload: bytes) -> bytes:
+    """:func:`encode_datagram` for every header form, through :func:`push_header`."""
     buf = Buffer()
     push_header(buf, header, len(payload))
     buf.push_bytes(payload)

@@ -204,6 +204,12 @@ class PppLink:
     def is_down(self) -> bool:
         return self._down_reason is not None
 
+    @property
+    def terminating(self) -> bool:
+        """Down, with our LCP Terminate-Request not yet acknowledged nor given up on (RFC 1661 §3.7):
+        the lower layer should stay up so the peer still sees the last frames (an MS-CHAPv2 Failure)."""
+        return self.is_down and self.lcp.state in (State.CLOSING, State.STOPPING)
+
     # -- input dispatch ------------------------------------------------------------------------
     def _dispatch(self, protocol: int, information: bytes, now: float) -> None:
         if protocol == _IPV4:  # the common case first; IPCP is only open while LCP is and not down

@@ -6,6 +6,7 @@ on one line with ``"ok"``:
     {"cmd": "status"}                  -> {"ok": true, "sessions": [{...}, ...]}
     {"cmd": "kick", "target": "alice"} -> {"ok": true, "kicked": 1}
     {"cmd": "reload"}                  -> {"ok": true, "message": "..."}
+    {"cmd": "refusals", "peer": null}  -> {"ok": true, "refusals": [{"peer", "time", "text"}, ...]}
     anything else                      -> {"ok": false, "error": "..."}
 
 A client may send several requests on one connection.  The server side dispatches to a plain
@@ -24,8 +25,10 @@ import stat
 from collections.abc import Callable
 from typing import Any
 
+from ikel2tp.proposals.history import CONTROL_COMMAND
+
 MAX_REQUEST = 64 * 1024
-COMMANDS = ("status", "kick", "reload")
+COMMANDS = ("status", "kick", "reload", CONTROL_COMMAND)
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 

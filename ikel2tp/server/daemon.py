@@ -15,14 +15,18 @@ import asyncio
 import logging
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 from ikel2tp.common.errors import ConfigError
 from ikel2tp.config import Config, ensure_default_config, load_config
+from ikel2tp.proposals.history import CONTROL_COMMAND
 from ikel2tp.server import settings
 from ikel2tp.server.control import ControlServer
+from ikel2tp.server.keyexport import IkeKeyExport
 from ikel2tp.server.logs import configure_logging
 from ikel2tp.server.nat import Masquerade
+from ikel2tp.server.radius import RadiusSessions, start_radius
 from ikel2tp.server.transport import Datagram, Kind, Transport
 from ikel2tp.server.tun import Tun
 
@@ -65,9 +69,11 @@ class _IO:
 class Daemon:
     """One running server."""
 
-    def __init__(self, config: Config, *, config_path: str | None = None) -> None:
+    def __init__(self, config: Config, *, config_path: str | None = None,
+                 export_ike_keys: str | None = None) -> None:
         self.config = config
         self.config_path = config_path
+        self.export_ike_keys = export_ike_keys
         self.loop: asyncio.AbstractEventLoop | None = None
         self.transport: Transport | None = None
         self.tun: Tun | None = None
@@ -75,6 +81,7 @@ class Daemon:
         self.dataplane: Any = None
         self.gateway: Any = None
         self.control: ControlServer | None = None
+        self.radius: RadiusSessions | None = None  # [radius]
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._stop = asyncio.Event()
@@ -87,6 +94,7 @@ class Daemon:
         self.loop = asyncio.get_running_loop()
         try:
             self._build()
+            self.radius = await start_radius(self.config, self.gateway, clock=self.loop.time, log=log)
             self.control = ControlServer(self.config.server.control_socket, self._control, log)
             await self.control.start()
         except StartupError:
@@ -119,6 +127,12 @@ class Daemon:
         self.gateway = settings.make_gateway(cfg, self.dataplane, _IO(self.transport, self.tun),
                                              clock=self.loop.time, esp_sink=esp_sink, log=log)
         self.gateway.on_async_output = self._rearm
+        if self.export_ike_keys is not None:
+            try:
+                self.gateway.key_export = IkeKeyExport(Path(self.export_ike_keys), log)
+            except OSError as exc:
+                raise StartupError(f"cannot write the IKE key export {self.export_ike_keys}: "
+                                   f"{exc.strerror or exc}") from exc
         self.dataplane.on_l2tp = self._on_l2tp
         self.loop.add_reader(self.tun.fd, self._on_tun)
 
@@ -229,10 +243,16 @@ class Daemon:
             kicked = self.gateway.kick(target, now)
             self._rearm()
             return {"ok": True, "kicked": kicked}
+        if command == CONTROL_COMMAND:
+            peer = request.get("peer")
+            if peer is not None and not isinstance(peer, str):
+                return {"ok": False, "error": "refusals: peer must be an address or null"}
+            return {"ok": True, "refusals": self.gateway.refusals.as_json(peer or None)}
         return self.reload()
 
     def reload(self) -> dict[str, Any]:
-        """Re-read users and pre-shared keys; sessions stay up.  A bad file changes nothing."""
+        """Re-read users (with their static addresses) and pre-shared keys; sessions stay up.  A bad
+        file changes nothing."""
         if self.gateway is None:
             return {"ok": False, "error": "the server is stopping"}
         try:
@@ -241,6 +261,10 @@ class Daemon:
             else:
                 new, _ = ensure_default_config(self.config.server.state_dir)
             settings.check(new)
+            # Checked and applied first: a newly static address is reserved before anyone else
+            # can be given it; a conflict refuses the whole reload with nothing changed.
+            self.gateway.pool.reload_static({u.name: u.static_ip for u in new.users
+                                             if u.static_ip is not None})
         except (ConfigError, ValueError) as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
             return {"ok": False, "error": f"reload refused: {exc}"}
@@ -273,9 +297,15 @@ class Daemon:
                 self.gateway.shutdown(self.loop.time())
             except Exception:
                 log.exception("internal error while saying goodbye to the peers")
+        if self.radius is not None:
+            await self.radius.stop()  # the sessions' accounting Stops first (at most 5 s)
+            self.radius = None
         await self._teardown()
 
     async def _teardown(self) -> None:
+        if self.radius is not None:
+            self.radius.close()
+            self.radius = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -299,8 +329,8 @@ class Daemon:
             self.transport = None
 
 
-async def _main(config: Config, config_path: str | None) -> int:
-    daemon = Daemon(config, config_path=config_path)
+async def _main(config: Config, config_path: str | None, export_ike_keys: str | None) -> int:
+    daemon = Daemon(config, config_path=config_path, export_ike_keys=export_ike_keys)
     try:
         await daemon.start()
     except StartupError as exc:
@@ -311,9 +341,12 @@ async def _main(config: Config, config_path: str | None) -> int:
     return 0
 
 
-def run(config: Config, *, config_path: str | None = None) -> int:
-    """Run the server until SIGTERM/SIGINT; the exit status (0, or 1 when it could not start)."""
+def run(config: Config, *, config_path: str | None = None, export_ike_keys: str | None = None) -> int:
+    """Run the server until SIGTERM/SIGINT; the exit status (0, or 1 when it could not start).
+
+    ``export_ike_keys``: debug only, a file to write each IKE SA's decryption-table line to
+    (:mod:`ikel2tp.server.keyexport`)."""
     configure_logging(config.server.log_level, config.server.log_format)
     for warning in config.warnings:
         log.warning("%s: %s", config.source, warning)
-    return asyncio.run(_main(config, config_path))
+    return asyncio.run(_main(config, config_path, export_ike_keys))

@@ -88,6 +88,7 @@ class Session:
     bytes_out: int = 0
     packets_in: int = 0
     packets_out: int = 0
+    ccp_requested: bool = False  # the client sent CCP (it may insist on MPPE: Windows error 742)
 
     def describe(self, now: float) -> dict[str, Any]:
         """What ``ikel2tp status`` shows for this session (no secrets)."""

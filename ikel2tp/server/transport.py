@@ -22,6 +22,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ikel2tp.dataplane.base import grow_receive_buffer
 from ikel2tp.esp.packet import NON_ESP_MARKER, NattKind, classify_natt
 
 Address = tuple[str, int]
@@ -29,8 +30,6 @@ Address = tuple[str, int]
 # Datagrams drained per readiness callback before the loop gets a turn (fairness between sockets).
 DRAIN_LIMIT = 256
 RECV_SIZE = 65535
-RECEIVE_BUFFER = 4 * 1024 * 1024  # NAT-T and L2TP sockets carry data traffic
-SO_RCVBUFFORCE = 33  # asm-generic/socket.h (not exported by Python's socket module)
 # linux/in.h and linux/in6.h: ask for the destination address of datagrams on wildcard sockets, so the
 # IKE core sees its real local address (NAT-D hashes, RFC 3947 §3.2) and replies leave from it.
 IP_PKTINFO = 8
@@ -73,15 +72,6 @@ def classify(kind: Kind, data: bytes, local: Address, remote: Address) -> Datagr
     return Datagram(what, data if what == "esp" else b"", local, remote)
 
 
-def _grow_receive_buffer(sock: socket.socket) -> None:
-    """Room for a burst of ESP: the default (~200 KiB, ~150 full-size packets) drops bursts before
-    the loop gets to them.  SO_RCVBUFFORCE (root) passes net.core.rmem_max; SO_RCVBUF is capped by it."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
-    except OSError:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-
-
 class UdpEndpoint:
     """One bound, non-blocking UDP socket and what it carries."""
 
@@ -96,7 +86,7 @@ class UdpEndpoint:
             self.sock.close()
             raise
         if kind is not Kind.IKE:
-            _grow_receive_buffer(self.sock)
+            grow_receive_buffer(self.sock)  # NAT-T and L2TP sockets carry data traffic
         bound = self.sock.getsockname()
         self.local: Address = (address, bound[1])
         self.family = family

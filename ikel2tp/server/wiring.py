@@ -8,13 +8,16 @@ layer until all are quiet, and then re-arms one timer at :meth:`Gateway.next_dea
 The wiring, event by event:
 
 =====================================  ====================================================
-IKE ``Phase1Established``              a client timeline starts
+IKE ``Phase1Established``              a client timeline starts (debug: the SA's key exported)
+IKE ``Phase1Failed``,                  explained in the timeline and kept in ``refusals``
+``QuickModeFailed``                    (``ikel2tp proposals last``)
 IKE ``ChildSaEstablished``             data plane ``install``; the SA joins its client's channel
 data plane inbound (handle, L2TP)      ``Lns.receive_datagram(peer=(channel, udp port))``
 LNS datagrams out                      data plane ``send_l2tp(newest handle, payload, port)``
 LNS ``SessionUp``                      a new ``PppLink``, started
 LNS ``PppFrameReceived``               ``link.receive_frame``; link frames → ``Lns.send_ppp``
 PPP ``AuthRequested``                  failed-login limiter, user backend → ``link.auth_result``
+PPP ``AuthFailed``, ``LinkDown``       wrong password, no shared method, MPPE → ``refusals``
 PPP ``AuthSucceeded``                  pool ``allocate`` → ``link.set_addresses``
 PPP ``NetworkUp``                      route to the address on the TUN
 PPP ``IpPacketReceived``               TUN write (the link checked the source address)
@@ -39,16 +42,21 @@ import inspect
 import ipaddress
 import logging
 import socket
+import time
 from collections import Counter
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 from ikel2tp.ike import events as ike_events
 from ikel2tp.ike.events import ChildSaKeys
+from ikel2tp.ike.proposal import Refusal
 from ikel2tp.ike.suites import Phase2Suite
 from ikel2tp.l2tp import events as l2tp_events
 from ikel2tp.ppp import events as ppp_events
 from ikel2tp.ppp.auth.credentials import AuthResult
+from ikel2tp.proposals import ppp as ppp_diagnosis
+from ikel2tp.proposals.diagnosis import explain_refusal
+from ikel2tp.proposals.history import RefusalHistory
 from ikel2tp.server.logs import Timeline
 from ikel2tp.server.sessions import Channel, ChildSa, Client, Session, SessionTable
 from ikel2tp.users.limiter import FailureLimiter
@@ -59,6 +67,11 @@ Address = tuple[str, int]
 MAX_ROUNDS = 32
 LIFETIME_CHECK = 5.0  # seconds between looks at the data plane's SA lifetimes while SAs exist
 ALIVE_INTERVAL = 5.0  # at most one "peer alive" hint to the IKE core per peer per this many seconds
+CCP = b"\x80\xfd"  # RFC 1962: the PPP protocol field of CCP (never compressed by PFC)
+# The names ppp/lcp.py gives Authentication-Protocol values, as ``[ppp] auth`` spells them.
+_AUTH_CONFIG_NAMES = {"MS-CHAPv2": "mschapv2", "CHAP-MD5": "chap", "PAP": "pap"}
+KeyExport = Callable[[bytes, bytes], None]
+"""``export(initiator_cookie, encryption_key)``: an ISAKMP SA's decryption-table entry (debug only)."""
 
 
 class ServerIO(Protocol):
@@ -85,7 +98,8 @@ class Gateway:
                  dns: tuple[Any, ...] = (), wins: tuple[Any, ...] = (),
                  esp_sink: Callable[[bytes, Address, Address], None] | None = None,
                  limiter: FailureLimiter | None = None, clock: Callable[[], float],
-                 log: logging.Logger) -> None:
+                 refusals: RefusalHistory | None = None, wall_clock: Callable[[], float] = time.time,
+                 key_export: KeyExport | None = None, log: logging.Logger) -> None:
         self.ike = ike
         self.dataplane = dataplane
         self.lns = lns
@@ -100,12 +114,18 @@ class Gateway:
         self._esp_sink = esp_sink  # (data, remote, local) -> None
         self.limiter = limiter if limiter is not None else FailureLimiter()
         self._clock = clock
+        # The last refusals per peer address, for ``ikel2tp proposals last`` (wall-clock times).
+        self.refusals = refusals if refusals is not None else RefusalHistory()
+        self._wall_clock = wall_clock
+        self.key_export = key_export  # debug: --export-ike-keys (the daemon may set it after building)
         self._auth_tasks: set[asyncio.Future] = set()
         self._alive: dict[Address, float] = {}
         self._plain_timelines: dict[Any, Timeline] = {}
         # Called after output that an asynchronous answer (a RADIUS user backend) produced, so the
         # daemon can re-arm its timer; pump() has already moved the output on.
         self.on_async_output: Callable[[], None] = lambda: None
+        # [radius]: logins, limits and accounting (ikel2tp.server.radius.RadiusSessions); the daemon sets it.
+        self.radius: Any = None
         self.table = SessionTable()
         self._handle_by_spi: dict[int, Hashable] = {}
         self._dirty: set[Hashable] = set()  # sessions whose link has output or events waiting
@@ -115,6 +135,9 @@ class Gateway:
         self._link_heap: list[tuple[float, int, Hashable]] = []  # (deadline, tie-break, session key)
         self._link_deadline: dict[Hashable, float] = {}  # the current deadline of each link
         self._link_seq = 0
+        # Links that went down while their LCP Terminate-Request is out: the L2TP session stays up
+        # until LCP is closed, so the peer still gets the last frames (an MS-CHAPv2 Failure, E=691).
+        self._closing: dict[Hashable, str] = {}
         self._ike_handlers = {
             ike_events.Phase1Established: self._on_phase1_established,
             ike_events.Phase1Failed: self._on_phase1_failed,
@@ -207,9 +230,9 @@ class Gateway:
             if deadline is not None and deadline <= now:
                 core.handle_timer(now)
         if self.table.children and now >= self._lifetime_at:
-            self._lifetime_at = now + LIFETIME_CHECK
             for event in self.dataplane.expired(now):
                 self._on_sa_expired(event, now)
+            self._lifetime_at = self._next_lifetime_check(now)
         heap = self._link_heap
         while heap and heap[0][0] <= now:
             deadline, _, key = heapq.heappop(heap)
@@ -218,6 +241,14 @@ class Gateway:
             del self._link_deadline[key]
             self.table.sessions[key].link.handle_timer(now)
             self._dirty.add(key)
+
+    def _next_lifetime_check(self, now: float) -> float:
+        """Every LIFETIME_CHECK seconds (volume limits are noticed by packets, not by time), or at
+        the data plane's next seconds-lifetime deadline when that comes first."""
+        deadline = self.dataplane.get_timer()
+        if deadline is not None and now < deadline < now + LIFETIME_CHECK:
+            return deadline
+        return now + LIFETIME_CHECK
 
     def next_deadline(self) -> float | None:
         deadlines = [self.ike.get_timer(), self.lns.get_timer()]
@@ -267,6 +298,9 @@ class Gateway:
             while (event := session.link.next_event()) is not None:
                 self._dispatch(self._ppp_handlers, event, now, session)
                 moved = True
+            if key in self._closing and not session.link.terminating:
+                self.lns.close_session(key, self._closing.pop(key), now)
+                moved = True
             if key in self.table.sessions:
                 self._schedule_link(key, session.link)
         return moved
@@ -308,7 +342,28 @@ class Gateway:
         self._next_client += 1
         return Timeline(f"c{self._next_client}", f"{remote[0]}:{remote[1]}")
 
+    def _refused(self, peer_ip: str, text: str) -> None:
+        """Keep a refusal for ``ikel2tp proposals last`` (the timeline has logged it already)."""
+        self.refusals.record(peer_ip, text, self._wall_clock())
+
+    def _failure_text(self, phase: str, event: Any) -> str:
+        """The plain-words line for a failed negotiation: the proposal explanation (field, both
+        sides' values, the fix) when no proposal was chosen, else the core's reason (a pre-shared
+        key that does not match, no answer...)."""
+        if isinstance(event.refusal, Refusal):
+            return explain_refusal(event.refusal)
+        return f"{phase} failed: {event.reason}"
+
+    def _export_keys(self, ike_sa_id: int) -> None:
+        """Debug: the ISAKMP SA's initiator cookie and encryption key for Wireshark's decryption table."""
+        for sa in self.ike.ike_sas():
+            if sa.sa_id == ike_sa_id and sa.keys is not None:
+                self.key_export(sa.icookie, sa.keys.enc_key)
+                return
+
     def _on_phase1_established(self, event: Any, now: float) -> None:
+        if self.key_export is not None:
+            self._export_keys(event.ike_sa_id)
         timeline = self._new_timeline(event.remote)
         client = Client(event.ike_sa_id, event.local, event.remote, timeline, now, event.suite)
         self.table.clients[event.ike_sa_id] = client
@@ -319,12 +374,16 @@ class Gateway:
                       + (", behind NAT" if event.nat_detected else ""))
 
     def _on_phase1_failed(self, event: Any, now: float) -> None:
-        self._new_timeline(event.remote).step(now, "IKE phase 1 failed", event.reason, level=logging.WARNING)
+        text = self._failure_text("phase 1", event)
+        self._new_timeline(event.remote).step(now, "IKE phase 1 failed", text, level=logging.WARNING)
+        self._refused(event.remote[0], text)
 
     def _on_quick_mode_failed(self, event: Any, now: float) -> None:
         client = self.table.clients.get(event.ike_sa_id)
         timeline = client.timeline if client is not None else self._new_timeline(event.remote)
-        timeline.step(now, "IKE phase 2 failed", event.reason, level=logging.WARNING)
+        text = self._failure_text("phase 2", event)
+        timeline.step(now, "IKE phase 2 failed", text, level=logging.WARNING)
+        self._refused(event.remote[0], text)
 
     def _on_phase1_deleted(self, event: Any, now: float) -> None:
         """The ISAKMP SA is gone; IPsec SAs it made live on (IKEv1) until deleted themselves."""
@@ -359,7 +418,7 @@ class Gateway:
         self.table.children[handle] = child
         self._handle_by_spi[keys.spi_in] = handle
         if len(self.table.children) == 1:  # the first SA starts the lifetime checks
-            self._lifetime_at = now + LIFETIME_CHECK
+            self._lifetime_at = self._next_lifetime_check(now)
         client.handles.add(handle)
         client.timeline.step(now, "IPsec SA rekeyed" if rekey else "IKE phase 2 established",
                              f"ESP {suite}, SPI in {keys.spi_in:#010x} out {keys.spi_out:#010x}"
@@ -447,11 +506,14 @@ class Gateway:
             return
         self._dirty.discard(session.key)
         self._link_deadline.pop(session.key, None)
+        self._closing.pop(session.key, None)
         if not session.link.is_down:
             session.link.close(event.reason, now)
         if session.address:
             self.io.remove_route(session.address)
         self.pool.release(session.key, now)  # also an address allocated before IPCP came up
+        if self.radius is not None:
+            self.radius.session_down(session, event.reason, now)
         session.timeline.step(now, "L2TP session down",
                               f"session {event.session_key}: {event.reason}"
                               + (f" (result code {event.result_code})" if event.result_code else ""))
@@ -460,6 +522,8 @@ class Gateway:
         session = self.table.sessions.get(event.session_key)
         if session is None:
             return
+        if event.frame[:2] == CCP:
+            session.ccp_requested = True
         session.link.receive_frame(event.frame, now)
         self._dirty.add(session.key)
 
@@ -474,7 +538,10 @@ class Gateway:
             self._auth_done(session.key, AuthResult(False, credentials.user, message="Authentication failed",
                                                     reason=blocked), now, count=False)
             return
-        result = self.users.authenticate(credentials)
+        if self.radius is not None:
+            result = self.radius.authenticate(session, credentials)
+        else:
+            result = self.users.authenticate(credentials)
         if not inspect.isawaitable(result):
             self._auth_done(session.key, result, now)
             return
@@ -528,12 +595,18 @@ class Gateway:
     def _on_auth_failed(self, event: Any, now: float, session: Session) -> None:
         session.timeline.step(now, "PPP authentication failed", f"user {event.user!r}: {event.reason}",
                               level=logging.WARNING)
+        method = session.link.lcp.auth
+        if method is not None:
+            text = ppp_diagnosis.explain_auth_failure(event.user, method.value)
+            self._refused(session.peer_ip, f"{text} (server: {event.reason})" if event.reason else text)
 
     def _on_network_up(self, event: Any, now: float, session: Session) -> None:
         address = str(event.peer_address)
         self.table.set_address(session, address)
         self.io.add_route(address)
         session.timeline.step(now, "IPCP up", f"address {address}")
+        if self.radius is not None:
+            self.radius.network_up(session, now)
 
     def _on_ipv6_up(self, event: Any, now: float, session: Session) -> None:
         session.timeline.step(now, "IPv6CP up", f"peer interface id {event.peer_identifier.hex()}")
@@ -546,7 +619,21 @@ class Gateway:
 
     def _on_link_down(self, event: Any, now: float, session: Session) -> None:
         session.timeline.step(now, "PPP down", event.reason)
-        self.lns.close_session(session.key, event.reason, now)
+        text = self._ppp_refusal(session)
+        if text is not None:
+            self._refused(session.peer_ip, text)
+        self._closing[session.key] = event.reason  # closed once LCP is (see _round)
+
+    def _ppp_refusal(self, session: Session) -> str | None:
+        """A PPP-side mismatch that ended the link: no authentication method both sides accept
+        (Windows 628/691), or encryption (CCP/MPPE) the client wanted before it hung up (742)."""
+        lcp = session.link.lcp
+        if lcp.auth is None and lcp.peer_offered:
+            offered = [_AUTH_CONFIG_NAMES.get(name, name) for name in dict.fromkeys(lcp.peer_offered)]
+            return ppp_diagnosis.explain_auth_methods([m.value for m in lcp.settings.auth], offered)
+        if session.ccp_requested and session.packets_in == 0:
+            return ppp_diagnosis.explain_ccp(True)
+        return None
 
     # -- admin -------------------------------------------------------------------------------
     def status(self, now: float) -> list[dict[str, Any]]:
@@ -582,13 +669,17 @@ class Gateway:
         return total
 
     def kick(self, target: str, now: float) -> int:
-        """Disconnect the sessions of user (or address) ``target``: PPP Terminate and L2TP CDN
-        first, then an IKE Delete for each IPsec SA that carried nothing else."""
-        sessions = self.table.find(target)
+        """Disconnect the sessions of user (or address) ``target``."""
+        return self.disconnect(self.table.find(target), now)
+
+    def disconnect(self, sessions: list[Session], now: float, *, step: str = "kicked by the administrator",
+                   reason: str = "disconnected by the administrator") -> int:
+        """End ``sessions``: PPP Terminate and L2TP CDN first, then an IKE Delete for each IPsec SA
+        that carried nothing else.  ``step`` goes to the timeline, ``reason`` to the PPP and L2TP layers."""
         channels = {s.channel for s in sessions if s.channel is not None}
         for session in sessions:
-            session.timeline.step(now, "kicked by the administrator")
-            session.link.close("disconnected by the administrator", now)
+            session.timeline.step(now, step)
+            session.link.close(reason, now)
             self._dirty.add(session.key)
         self.pump(now)
         for channel in channels:

@@ -13,7 +13,7 @@ from dataplane_support import child_keys, peer_sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ikel2tp.dataplane.base import DataPlane, SaExpired, SaHandle
+from ikel2tp.dataplane.base import RECEIVE_BUFFER, DataPlane, SaExpired, SaHandle
 from ikel2tp.dataplane.userspace import UserspaceDataPlane, add_drain_reader
 from ikel2tp.esp.packet import NattKind, classify_natt, pull_ipv4, pull_udp, push_udp
 
@@ -330,6 +330,8 @@ def test_attach_opens_raw_and_uses_the_shell_sender():
         plane.attach(asyncio.get_running_loop(), lambda data, local, remote: sent.append(remote))
         try:
             assert plane._raw is not None or os.geteuid() != 0
+            if plane._raw is not None:  # a burst of plain ESP fits in the raw socket's buffer
+                assert plane._raw.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= RECEIVE_BUFFER
             handle = plane.install(child_keys("aes128-sha1", 0x1001, 0x2001, SERVER, (NAT, 4500)))
             plane.send_l2tp(handle, b"x", 1701)
             assert sent == [(NAT, 4500)]

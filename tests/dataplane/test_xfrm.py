@@ -202,6 +202,7 @@ def test_counters_and_expiry(kernel):
             msg["header"] = {"type": XfrmMsg.EXPIRE}
             msg.encode()
             return xn.decode(XfrmMsg.EXPIRE, bytes(msg.data))
+        assert dp.get_timer() is None  # the kernel keeps the lifetimes; the shell only polls expired()
         made[1].pending = [expire(False)]
         assert dp.expired(0) == [SaExpired(handle, False, "seconds")]
         made[1].pending = [expire(True)]
@@ -265,6 +266,23 @@ def test_udp_encap_option_accepted():
             assert sock.getsockopt(17, 100) == 2
         finally:
             sock.close()
+
+
+def test_prepare_ike_socket_sets_bypass_and_udp_encap(kernel):
+    """The shell prepares its IKE sockets through the DataPlane protocol (regression: the method was
+    missing, so the backend failed the protocol check)."""
+    made, factory = kernel
+    dp = XfrmDataPlane(log=log, netlink=factory, l2tp_address="127.0.0.1")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ike, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as natt:
+            ike.bind(("127.0.0.1", 500))
+            natt.bind(("127.0.0.1", 4500))
+            dp.prepare_ike_socket(ike, natt=False)
+            dp.prepare_ike_socket(natt, natt=True)
+            assert natt.getsockopt(17, 100) == 2 and ike.getsockopt(17, 100) == 0
+    finally:
+        dp.close()
 
 
 def test_esp_reaching_the_shell_is_counted(kernel, caplog):

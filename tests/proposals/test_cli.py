@@ -86,7 +86,8 @@ def test_check_bad_arguments(args, message, tmp_path):
 
 def test_check_windows_certificate(tmp_path):
     fixtures = Path("certs/fixtures").resolve()
-    extra = f'cert = "{fixtures}/server-no-serverauth.crt"\nkey = "{fixtures}/server-no-serverauth.key"\n'
+    extra = (f'cert = "{fixtures}/server-no-serverauth.crt"\nkey = "{fixtures}/server-no-serverauth.key"\n'
+             f'ca = "{fixtures}/ca.crt"\n')
     config = write_config(tmp_path, ["aes256-sha1-modp2048"], ["aes256-sha1"], extra)
     result = runner.invoke(app, ["proposals", "check", "--client", "windows", "--config", str(config)])
     assert result.exit_code == 1

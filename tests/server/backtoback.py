@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ikel2tp.dataplane.base import SaHandle
 from ikel2tp.dataplane.fake import FakeDataPlane
 from ikel2tp.ike.events import ChildSaEstablished, ChildSaKeys, Phase1Established
+from ikel2tp.ike.settings import IkeSettings
 from ikel2tp.l2tp.constants import AvpType, MessageType
 from ikel2tp.ppp.auth.credentials import ClientLogin
 from ikel2tp.ppp.events import IpPacketReceived, NetworkUp
@@ -28,6 +29,7 @@ class FakeIke:
     """Stands in for the IKE core where a test drives phase 1 / phase 2 results directly."""
 
     def __init__(self) -> None:
+        self.settings = IkeSettings()  # SIGHUP replaces the pre-shared keys in it
         self.events: deque = deque()
         self.out: list = []
         self.deleted_children: list[int] = []
@@ -49,6 +51,9 @@ class FakeIke:
 
     def handle_timer(self, now) -> None:
         pass
+
+    def set_authenticators(self, authenticators) -> None:
+        self.authenticators = authenticators
 
     def delete_child(self, spi_in: int) -> None:
         self.deleted_children.append(spi_in)

@@ -2,9 +2,10 @@
 (IKEv1 initiator, userspace ESP in UDP 4500, the test LAC, a client-role PPP link) against it, until
 an ICMP echo crosses the server's TUN device and the kernel's answer comes back.
 
-Run as ``unshare --net python -m tests.server.e2e WORKDIR [natt|raw|plain]`` (test_e2e.py does):
+Run as ``unshare --net python -m tests.server.e2e WORKDIR [natt|raw|plain|refused]`` (test_e2e.py does):
 ``natt`` forces ESP in UDP 4500, ``raw`` lets the client send plain ESP (IP protocol 50), ``plain``
-is L2TP without IPsec (the lab-only ``require_ipsec = false``): everything it
+is L2TP without IPsec (the lab-only ``require_ipsec = false``), ``refused`` runs clients the server
+refuses and reads ``ikel2tp proposals last`` and an ``explain --decrypt`` of the capture: everything it
 creates lives in that namespace and goes with it.  It prints one JSON line with how far it got.
 """
 
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 
 from ikel2tp.dataplane.userspace import UserspaceDataPlane
-from ikel2tp.ike.events import ChildSaEstablished, Phase1Established
+from ikel2tp.ike.events import ChildSaEstablished, Phase1Established, Phase1Failed, QuickModeFailed
 from ikel2tp.ike.manager import IkeManager
 from ikel2tp.ike.settings import IkeSettings
 from ikel2tp.l2tp.constants import AvpType, MessageType
@@ -32,6 +33,7 @@ from ikel2tp.ppp.auth.credentials import ClientLogin
 from ikel2tp.ppp.events import IpPacketReceived, LinkDown, NetworkUp
 from ikel2tp.ppp.link import PppLink
 from ikel2tp.ppp.settings import PppSettings, Role
+from ikel2tp.proposals import pcap
 from ikel2tp.server.control import request
 from ikel2tp.server.transport import Datagram, Kind, Transport
 from tests.l2tp.lac import Lac
@@ -85,7 +87,7 @@ class ClientStack:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, raw: bool = False, plain: bool = False,
                  client_ip: str = CLIENT_IP, server_ip: str = SERVER_IP, user: str = USER,
-                 password: str = PASSWORD) -> None:
+                 password: str = PASSWORD, psk: str = PSK, ike: dict | None = None) -> None:
         self.loop = loop
         self.client_ip, self.server_ip = client_ip, server_ip
         self.steps: list[str] = []
@@ -101,8 +103,9 @@ class ClientStack:
         if raw:  # on loopback this socket also sees the server's own ESP: unknown SPIs, dropped
             self.dataplane.open_raw(loop)
         self.dataplane.on_l2tp = self.on_l2tp
-        self.ike = IkeManager(IkeSettings(psk=PSK.encode()), spi_allocator=self.dataplane.allocate_spi,
-                              log=logging.getLogger("e2e.ike"))
+        self.ike = IkeManager(IkeSettings(psk=psk.encode(), **(ike or {})),
+                              spi_allocator=self.dataplane.allocate_spi, log=logging.getLogger("e2e.ike"))
+        self.ike_records: list[tuple[float, tuple, tuple, bytes]] = []  # (time, src, dst, ISAKMP)
         self.lac = Lac(tunnel_id=4242)
         self.ppp = PppLink(PppSettings(), log=logging.getLogger("e2e.ppp"), name="client", role=Role.CLIENT,
                            login=ClientLogin(user, password))
@@ -129,6 +132,7 @@ class ClientStack:
         now = self.loop.time()
         for item in batch:
             if item.kind == "ike":
+                self.ike_records.append((time.time(), item.remote, item.local, item.data))
                 self.ike.receive_datagram(item.data, item.local, item.remote, now)
             elif item.kind == "esp":
                 self.dataplane.receive_udp_esp(item.data, item.remote, item.local)
@@ -167,9 +171,12 @@ class ClientStack:
 
     def pump(self) -> None:
         for data, local, remote in self.ike.datagrams_to_send():
+            self.ike_records.append((time.time(), local, remote, data))
             self.transport.send_ike(data, local, remote)
         while (event := self.ike.next_event()) is not None:
-            if isinstance(event, Phase1Established):
+            if isinstance(event, (Phase1Failed, QuickModeFailed)):
+                self.step(f"IKE failed: {event.reason}")
+            elif isinstance(event, Phase1Established):
                 self.step(f"IKE phase 1 ({event.suite})")
             elif isinstance(event, ChildSaEstablished):
                 self.step(f"IKE phase 2 (encap={event.child.encap})")
@@ -236,20 +243,13 @@ async def run(workdir: Path, mode: str) -> dict:
     config = workdir / "e2e.toml"
     force = "true" if mode == "natt" else "false"
     config.write_text(CONFIG.format(state=state, force=force) + PLAIN * (mode == "plain"))
-    server_log = open(workdir / "server.log", "w")  # noqa: SIM115 (closed below)
-    server = subprocess.Popen([*CLI, "serve", "--config", str(config)], stderr=server_log,
-                              stdout=server_log, cwd=os.getcwd(), preexec_fn=die_with_parent)
+    server = start_server(workdir, config)
     result["server_pid"] = server.pid
     loop = asyncio.get_running_loop()
     client = None
     ticker = None
     try:
-        socket_path = state / "control.sock"
-        for _ in range(600):  # up to 30 s: a loaded machine starts Python slowly
-            if socket_path.exists() or server.poll() is not None:
-                break
-            await asyncio.sleep(0.05)
-        if not socket_path.exists():
+        if not await server_started(server, config):
             result["error"] = "server did not start"
             return result
         client = ClientStack(loop, raw=mode == "raw", plain=mode == "plain")
@@ -287,20 +287,13 @@ async def run(workdir: Path, mode: str) -> dict:
             result["after_kick"] = await status(config)
             result["steps_after_kick"] = list(client.steps)
     finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while server.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)  # keep the client's loop running to see the goodbyes
-            if server.poll() is None:
-                server.kill()
-                result["killed"] = True
-        result["exit"] = server.wait()
+        result["exit"], killed = await stop_server(server)  # the client's loop sees the goodbyes
+        if killed:
+            result["killed"] = True
         if client is not None:
             result["steps"] = list(client.steps)
             ticker.cancel()
             client.close()
-        server_log.close()
         result["links_after"] = ip("link")
     return result
 
@@ -334,6 +327,101 @@ async def client_only(server_ip: str, client_ip: str, user: str, password: str, 
     return result
 
 
+def start_server(workdir: Path, config: Path, *extra: str) -> subprocess.Popen:
+    """``ikel2tp serve`` as a child that dies with this script, logging to WORKDIR/server.log."""
+    with open(workdir / "server.log", "w") as server_log:
+        return subprocess.Popen([*CLI, "serve", "--config", str(config), *extra], stderr=server_log,
+                                stdout=server_log, cwd=os.getcwd(), preexec_fn=die_with_parent)
+
+
+async def server_started(server: subprocess.Popen, config: Path) -> bool:
+    """Whether the server's control socket appeared within 30 s (a loaded machine starts Python slowly)."""
+    socket_path = config.parent / "state" / "control.sock"
+    for _ in range(600):
+        if socket_path.exists() or server.poll() is not None:
+            break
+        await asyncio.sleep(0.05)
+    return socket_path.exists()
+
+
+async def stop_server(server: subprocess.Popen) -> tuple[int, bool]:
+    """SIGTERM, up to 10 s for the goodbyes (this loop keeps running the clients), then SIGKILL:
+    the exit status and whether it had to be killed."""
+    killed = False
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while server.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if server.poll() is None:
+            server.kill()
+            killed = True
+    return server.wait(), killed
+
+
+async def cli(*args: str) -> dict:
+    done = await asyncio.to_thread(subprocess.run, [*CLI, *args], capture_output=True, text=True, timeout=20)
+    return {"exit": done.returncode, "stdout": done.stdout, "stderr": done.stderr[-2000:]}
+
+
+# Clients that the server refuses, each from its own loopback address: (address, PSK, IKE settings).
+REFUSED_CLIENTS = {
+    "psk": ("127.0.0.3", PSK + "-wrong", {}),
+    "phase1": ("127.0.0.4", PSK, {"phase1": ("aes256-md5-modp2048",)}),
+    "phase2": ("127.0.0.5", PSK, {"phase2": ("aes128-md5",)}),
+}
+
+
+async def refused(workdir: Path) -> dict:
+    """Three clients the server refuses (wrong PSK, phase 1 hash, phase 2 integrity), with the IKE
+    keys exported; then ``ikel2tp proposals last`` and ``explain --decrypt`` of the phase 2 capture."""
+    ip("link", "set", "lo", "up")
+    config = workdir / "e2e.toml"
+    config.write_text(CONFIG.format(state=workdir / "state", force="false"))
+    keys = workdir / "ike-keys.txt"
+    result: dict = {}
+    server = start_server(workdir, config, "--export-ike-keys", str(keys))
+    if not await server_started(server, config):
+        await stop_server(server)
+        return {"error": "server did not start"}
+    loop = asyncio.get_running_loop()
+    clients = {name: ClientStack(loop, client_ip=address, psk=psk, ike=ike)
+               for name, (address, psk, ike) in REFUSED_CLIENTS.items()}
+    tickers = [asyncio.ensure_future(c.tick()) for c in clients.values()]
+    socket_path = str(workdir / "state" / "control.sock")
+    try:
+        for client in clients.values():
+            client.start()
+        records: list = []
+        for _ in range(200):  # up to 20 s for the three refusals
+            await asyncio.sleep(0.1)
+            answer = await asyncio.to_thread(request, socket_path, {"cmd": "refusals", "peer": None})
+            records = answer.get("refusals", [])
+            if len({r["peer"] for r in records}) == 3:
+                break
+        result["refusals"] = records
+        result["last"] = await cli("proposals", "last", "--config", str(config))
+        result["last_phase1"] = await cli("proposals", "last", "127.0.0.4", "--config", str(config))
+        result["keys_mode"] = oct(keys.stat().st_mode & 0o777)
+        result["keys"] = keys.read_text()
+        phase2 = clients["phase2"]
+        result["client_sas"] = [[sa.icookie.hex(), sa.keys.enc_key.hex()] for sa in phase2.ike.ike_sas()
+                                if sa.keys is not None]
+        capture = workdir / "phase2.pcap"
+        capture.write_bytes(pcap.write_pcap([(t, pcap.frame(src, dst, pcap.ike_payload(src, dst, data)))
+                                        for t, src, dst, data in phase2.ike_records]))
+        result["explain"] = await cli("proposals", "explain", str(capture), "--decrypt", str(keys),
+                                      "--config", str(config))
+        result["steps"] = {name: c.steps for name, c in clients.items()}
+    finally:
+        for ticker in tickers:
+            ticker.cancel()
+        for client in clients.values():
+            client.close()
+        result["exit"], _ = await stop_server(server)
+    return result
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
     if sys.argv[1] == "client":  # client SERVER_IP CLIENT_IP USER PASSWORD SECONDS
@@ -341,6 +429,9 @@ def main() -> None:
         print(json.dumps(asyncio.run(client_only(server_ip, client_ip, user, password, float(seconds)))))
         return
     mode = sys.argv[2] if len(sys.argv) > 2 else "natt"
+    if mode == "refused":
+        print(json.dumps(asyncio.run(refused(Path(sys.argv[1])))))
+        return
     print(json.dumps(asyncio.run(run(Path(sys.argv[1]), mode))))
 
 

@@ -117,3 +117,43 @@ def test_plaintext_l2tp_lab_mode(tmp_path):
     (row,) = result["status"]
     assert row["peer"] == "127.0.0.2:1701" and row["user"] == "alice" and row["phase1"] == ""
     assert "PLAINTEXT L2TP" in server_log and result["exit"] == 0
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory):
+    return run_e2e("refused", tmp_path_factory.mktemp("e2e-refused"))
+
+
+@pytest.mark.timeout(90)
+def test_proposals_last_explains_each_refusal(refused):
+    """A wrong PSK, a phase 1 hash and a phase 2 integrity mismatch against ``ikel2tp serve``: the
+    server keeps one plain-words line each and ``ikel2tp proposals last [PEER]`` shows them."""
+    result, server_log = refused
+    texts = {r["peer"]: r["text"] for r in result["refusals"]}
+    assert texts["127.0.0.3"].startswith("phase 1 failed: the pre-shared key does not match")
+    assert texts["127.0.0.4"].startswith("phase 1 refused: hash: client md5, server sha256; "
+                                         'fix: add "aes256-md5-modp2048" to [ike] phase1')
+    assert texts["127.0.0.5"].startswith("phase 2 refused: integrity: client md5, server sha1; "
+                                         'fix: add "aes128-md5" to [ike] phase2')
+    last = result["last"]
+    assert last["exit"] == 0 and all(f"UTC  {peer}  {text}" in last["stdout"] for peer, text in texts.items())
+    only = result["last_phase1"]
+    assert only["exit"] == 0 and only["stdout"].count("\n") == 1 and "127.0.0.4" in only["stdout"]
+    assert texts["127.0.0.5"] in server_log  # the same line in the client's timeline
+    assert result["exit"] == 0
+
+
+@pytest.mark.timeout(90)
+def test_exported_ike_keys_decrypt_phase_2_of_a_capture(refused):
+    """``serve --export-ike-keys``: a 0600 decryption table holding the client's ISAKMP SA, and
+    ``proposals explain --decrypt`` reads the refused Quick Mode of the client's capture with it."""
+    result, server_log = refused
+    assert result["keys_mode"] == "0o600"
+    ((cookie, key),) = result["client_sas"]
+    assert result["keys"] == f'"{cookie}","{key}"\n'  # only the SA that reached phase 1
+    assert "DEBUG: exporting every IKE SA's encryption key" in server_log and key not in server_log
+    explain = result["explain"]
+    assert explain["exit"] == 1, explain
+    assert "phase 1: established (aes256-sha1-ecp384)" in explain["stdout"]
+    assert ("phase 2 refused: integrity: client md5, server sha1; "
+            'fix: add "aes128-md5" to [ike] phase2') in explain["stdout"]

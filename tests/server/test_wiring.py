@@ -221,6 +221,25 @@ def test_peer_dead_then_hard_expiry_and_unknown_events_are_harmless():
     gateway._on_sa_expired(SaExpired(alice.handle, True, "seconds"), 132.0)  # already gone: no error
 
 
+def test_sa_lifetimes_are_looked_at_by_the_data_plane_deadline():
+    """A seconds lifetime the data plane tracks (get_timer) is acted on at that deadline, not at
+    the next periodic look."""
+    gateway, ike, io = make_gateway()
+    dataplane = gateway.dataplane
+    dataplane.get_timer = lambda: 101.5
+    looked = []
+    expired = dataplane.expired
+    dataplane.expired = lambda now: looked.append(now) or expired(now)
+    alice = connect(gateway, ike, ike_sa_id=1, spi=0x1000, port=4500, user="alice", password="alice-secret")
+    assert gateway.next_deadline() <= 101.5
+    dataplane.expire(alice.handle, hard=True)
+    gateway.timer(101.5)
+    gateway.pump(101.5)
+    assert looked == [101.5] and len(gateway.table) == 0
+    dataplane.get_timer = lambda: 90.0  # a deadline already past never makes a tight loop
+    assert gateway._next_lifetime_check(102.0) == 102.0 + LIFETIME_CHECK
+
+
 def test_link_timers_drive_keepalive_death():
     gateway, ike, io = make_gateway(ppp=PppSettings(echo_interval=5.0, echo_failures=2))
     alice = connect(gateway, ike, ike_sa_id=1, spi=0x1000, port=4500, user="alice", password="alice-secret")
