@@ -35,12 +35,6 @@ def serve(config: Path | None = _CONFIG, state_dir: Path = _STATE_DIR,
     SIGTERM/SIGINT disconnect every client and exit; SIGHUP reloads users, pre-shared keys, certificates, CA,
     CRL and allowed_subjects.
     """
-    from ikel2tp.server.cores import missing_cores
-
-    missing = missing_cores()
-    if missing:
-        typer.echo(f"ikel2tp serve: cannot start, not built yet: {'; '.join(missing)}", err=True)
-        raise typer.Exit(1)
     from ikel2tp.config import ensure_default_config
     from ikel2tp.server.daemon import run
 

@@ -73,10 +73,7 @@ def make_dataplane(config: Config, transport: Transport, log: logging.Logger) ->
     """The configured ESP backend, connected to the shell's IKE and NAT-T sockets, and where
     ESP-in-UDP from the NAT-T socket goes."""
     kind = config.server.dataplane
-    try:
-        dataplane = create_dataplane(kind, log=logging.getLogger("ikel2tp.dataplane"))
-    except ImportError as exc:
-        raise ValueError(f"data plane {kind!r}: not built yet (missing {exc.name})") from exc
+    dataplane = create_dataplane(kind, log=logging.getLogger("ikel2tp.dataplane"))
     try:
         esp_sink = _connect_dataplane(dataplane, transport)
     except OSError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
@@ -78,19 +77,3 @@ def test_example_config_checks_ok():
     example = Path(__file__).resolve().parents[2] / "docs" / "ikel2tp.example.toml"
     result = runner.invoke(app, ["config", "check", str(example)])
     assert result.exit_code == 0 and result.stdout.startswith("OK: ")
-
-
-def _placeholder(module: str) -> bool:
-    return (importlib.import_module(f"ikel2tp.cli.{module}").__doc__ or "").startswith("Placeholder")
-
-
-@pytest.mark.parametrize("module, args", [
-    ("serve", ["serve"]), ("serve", ["status"]), ("serve", ["kick"]),
-    ("certs", ["certs"]), ("users", ["users"]), ("proposals", ["proposals"]),
-])
-def test_commands_not_built_yet_fail(module, args):
-    if not _placeholder(module):
-        pytest.skip(f"ikel2tp/cli/{module}.py is built now; its owner tests it")
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2
-    assert result.stderr.startswith("not built yet: ")

@@ -71,28 +71,9 @@ def test_status_without_a_server(tmp_path):
     assert result.exit_code == 1 and "does not exist" in result.output
 
 
-def test_serve_refuses_a_broken_config(tmp_path, monkeypatch):
-    monkeypatch.setattr("ikel2tp.server.cores.missing_cores", lambda: [])
+def test_serve_refuses_a_broken_config(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text('[server]\nlisten = ["not an address"]\n[ike]\npsk = "0123456789abcdefghij"\n')
     result = runner.invoke(app, ["serve", "--config", str(config)])
     assert result.exit_code == 1
     assert "server.listen[0]" in result.output and "not an IPv4 or IPv6 address" in result.output
-
-
-def test_serve_names_missing_cores(monkeypatch):
-    missing = ["IKE core (ikel2tp.ike.manager.IkeManager)"]
-    monkeypatch.setattr("ikel2tp.server.cores.missing_cores", lambda: missing)
-    result = runner.invoke(app, ["serve", "--config", "/nonexistent.toml"])
-    assert result.exit_code == 1
-    assert result.output.strip() == ("ikel2tp serve: cannot start, not built yet: "
-                                     "IKE core (ikel2tp.ike.manager.IkeManager)")
-
-
-def test_missing_cores_reports_unimportable_modules():
-    from ikel2tp.server.cores import missing_cores
-
-    assert missing_cores((("thing", "ikel2tp.no_such_module", "X"),
-                          ("config", "ikel2tp.config", "load_config"),
-                          ("attr", "ikel2tp.config", "no_such_name"))) == [
-        "thing (ikel2tp.no_such_module.X)", "attr (ikel2tp.config.no_such_name)"]
