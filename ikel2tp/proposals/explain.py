@@ -232,8 +232,15 @@ class _Negotiation:
         self._phase2(report)
 
     def _main_mode_keys(self, plain: list[_Seen]) -> None:
-        """g^xi, g^xr and NAT-D from MM3/MM4 (for the IVs and the NAT verdict)."""
+        """g^xi, g^xr and NAT-D from MM3/MM4 (for the IVs and the NAT verdict).
+
+        With both sides' NAT-D the verdict is what the peers themselves concluded (RFC 3947 §3.2:
+        the first hash names the receiver's address, the others the sender's own), which does not
+        depend on where the capture was taken (before or after a DNAT).  With one side only, the
+        hashes are compared with the captured addresses.
+        """
         assert self.chosen is not None
+        sent: dict[bool, list[bytes]] = {}
         for s in plain:
             m = self._plain(s)
             ke = m.first(KePayload)
@@ -244,6 +251,8 @@ class _Negotiation:
             else:
                 self.gxr = ke.data
             natd = [p.data for p in m.all(NatDPayload)]
+            if natd:
+                sent.setdefault(s.from_initiator, natd)
             if natd and self.chosen.suite is not None:
                 hash_name = self.chosen.suite.hash
                 icookie, rcookie = s.header.icookie, s.header.rcookie
@@ -252,6 +261,9 @@ class _Negotiation:
                     for a in (s.datagram.src, s.datagram.dst)
                 }
                 self.nat = bool(self.nat) or not all(h in seen for h in natd)
+        if sent.get(True) and sent.get(False):
+            mine, theirs = sent[True], sent[False]
+            self.nat = theirs[0] not in mine[1:] or mine[0] not in theirs[1:]
 
     # -- decryption (RFC 2409 App. B) ---------------------------------------------------------
     def _can_decrypt(self) -> bool:

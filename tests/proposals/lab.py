@@ -1,8 +1,8 @@
 """Our IKE initiator against our responder in memory, captured at the server's side into a pcap.
 
 ``dialed`` is the address the client sends to; the server owns ``SERVER``.  When they differ a
-1:1 NAT sits in front of the server (seed 003's "invalid local address"): NAT-D detects it and both
-sides float to UDP 4500, so the capture also carries the non-ESP marker.
+1:1 NAT sits in front of the server (seed 003's "invalid local address"); the responder echoes the
+client's NAT-D (nat_d_workaround), so both sides stay on UDP 500.
 """
 
 from __future__ import annotations
