@@ -48,7 +48,7 @@ UDP_HEADER_LEN = UDP_HEADER.size
 _PAD = bytes(range(1, 256))
 _TRAILERS: dict[int, tuple[bytes, ...]] = {}
 # What the plaintext must end with (before Next Header) for each Pad Length: padding, then the length.
-_PAD_ENDINGS = tuple(_PAD[:n] + bytes((n,)) for n in range(256))
+PAD_ENDINGS = tuple(_PAD[:n] + bytes((n,)) for n in range(256))
 
 
 def classify_natt(data: bytes) -> NattKind:
@@ -82,18 +82,19 @@ def trailer(payload_len: int, next_header: int, block: int) -> bytes:
     return trailers(next_header)[-(payload_len + 2) % block]
 
 
-def strip_trailer(plain: bytes) -> tuple[int, bytes]:
-    """Check and remove the padding trailer: ``(next_header, payload)`` (RFC 4303 §2.4, §3.4.4.1)."""
+def strip_trailer(plain: bytes, start: int = 0) -> tuple[int, bytes]:
+    """Check and remove the padding trailer of ``plain[start:]``: ``(next_header, payload)``
+    (RFC 4303 §2.4, §3.4.4.1).  ``start`` lets a caller skip a prefix without copying it first."""
     size = len(plain)
-    if size < 2:
+    if size - start < 2:
         raise EspError(DropReason.PADDING, "no room for pad length and next header", field="pad_length")
     pad_len = plain[-2]
     end = size - 2 - pad_len
-    if end < 0:
+    if end < start:
         raise EspError(DropReason.PADDING, f"pad length {pad_len} exceeds the payload", field="pad_length")
-    if not plain.endswith(_PAD_ENDINGS[pad_len], 0, size - 1):
+    if plain[end:-1] != PAD_ENDINGS[pad_len]:  # measured: a short slice compares faster than endswith
         raise EspError(DropReason.PADDING, "padding bytes are not 1, 2, 3, ...", field="padding")
-    return plain[-1], plain[:end]
+    return plain[-1], plain[start:end]
 
 
 _new_tuple = tuple.__new__  # builds a NamedTuple from a tuple without the keyword machinery

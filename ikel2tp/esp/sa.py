@@ -22,16 +22,17 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from ikel2tp.esp.errors import DropReason, EspError
-from ikel2tp.esp.packet import ESP_HEADER, MAX_SEQUENCE, NextHeader, strip_trailer, trailers
+from ikel2tp.esp.packet import ESP_HEADER, MAX_SEQUENCE, PAD_ENDINGS, NextHeader, strip_trailer, trailers
 from ikel2tp.esp.replay import DEFAULT_WINDOW, ReplayWindow
 from ikel2tp.esp.transforms import Transform
 
-_SEQ = struct.Struct("!I")
+_unpack_header = ESP_HEADER.unpack_from
+_pack_header = ESP_HEADER.pack
 _UDP = int(NextHeader.UDP)
 _NO_NEXT_HEADER = int(NextHeader.NO_NEXT_HEADER)  # a plain int: enum attribute lookups cost per packet
 
 
-@dataclass
+@dataclass(slots=True)
 class SaCounters:
     """Per SA pair: payload packets/bytes each way and drops by :class:`DropReason`."""
 
@@ -104,8 +105,11 @@ class EspSa:
         self.sequence = 0  # last outbound sequence number used
         self.hard_expired = False
         self._in = inbound
+        self._open = inbound.open  # bound once: the transform's whole verify-and-decrypt path
+        self._skip = inbound.skip
         self._out = outbound
-        self._spi_out_bytes = _SEQ.pack(spi_out)
+        self._seal = outbound.seal
+        self._out_block = outbound.block
         self._udp_trailers = trailers(NextHeader.UDP)
         self._volume_in = _Volume(lifetime)
         self._volume_out = _Volume(lifetime)
@@ -118,27 +122,29 @@ class EspSa:
         """RFC 4303 §3.4: ``(next_header, payload)`` of an authenticated packet, or :class:`EspError`."""
         if self.hard_expired:
             self._drop(DropReason.SA_DELETED, "SA reached its hard lifetime")
-        if len(packet) < 8:
+        try:
+            spi, sequence = _unpack_header(packet)
+        except struct.error:
             self._drop(DropReason.SHORT, f"{len(packet)} bytes")
-        spi, sequence = ESP_HEADER.unpack_from(packet)
         if spi != self.spi_in:
             raise ValueError(f"packet for SPI {spi:#010x} handed to SA {self.spi_in:#010x}")
         replay = self.replay
         if sequence <= replay.top and not replay.check(sequence):  # RFC 4303 §3.4.3: before the ICV
             self._drop(DropReason.REPLAY, f"sequence {sequence} (window top {replay.top})")
         try:
-            plain = self._in.open(packet)
+            plain = self._open(packet)
         except EspError as error:
             self.counters.drops[error.drop] += 1
             raise
         replay.commit(sequence)  # authenticated: now the window may move
-        try:
-            next_header, payload = strip_trailer(plain)
-        except EspError as error:
-            self.counters.drops[error.drop] += 1
-            raise
-        if next_header == _NO_NEXT_HEADER:
-            self._drop(DropReason.DUMMY, "dummy packet")
+        # RFC 4303 §2.4, §3.4.4.1: the trailer, checked here rather than by a call (measured ~0.1 µs);
+        # :func:`strip_trailer` names what is wrong when this fast test fails.
+        pad_len = plain[-2]  # the transform's minimum length leaves room for pad length and next header
+        end = len(plain) - 2 - pad_len
+        next_header = plain[-1]
+        if end < self._skip or plain[end:-1] != PAD_ENDINGS[pad_len] or next_header == _NO_NEXT_HEADER:
+            self._bad_trailer(plain)
+        payload = plain[self._skip : end]
         counters = self.counters
         counters.packets_in += 1
         counters.bytes_in += len(payload)
@@ -154,25 +160,28 @@ class EspSa:
         if self.hard_expired:
             self._drop(DropReason.SA_DELETED, "SA reached its hard lifetime")
         sequence = self.sequence + 1
-        if sequence > MAX_SEQUENCE:  # RFC 4303 §3.3.3: never cycle the counter
-            self._crossed([("sequence", True)])
-            self._drop(DropReason.SEQUENCE_EXHAUSTED, "outbound sequence number space used up")
+        if sequence >= self._sequence_soft:  # one test per packet for both sequence limits
+            self._sequence_limits(sequence)
         self.sequence = sequence
-        transform = self._out
         size = len(prefix) + len(payload)
-        pad = (trailers(next_header) if next_header != _UDP else self._udp_trailers)[
-            -(size + 2) % transform.block]
-        packet = transform.seal(self._spi_out_bytes + _SEQ.pack(sequence), sequence,
-                                b"".join((prefix, payload, pad)))
+        pad = (self._udp_trailers if next_header == _UDP else trailers(next_header))[
+            -(size + 2) % self._out_block]
+        packet = self._seal(_pack_header(self.spi_out, sequence), sequence, prefix, payload, pad)
         counters = self.counters
         counters.packets_out += 1
         counters.bytes_out += size
         volume = self._volume_out
         if counters.bytes_out >= volume.bytes_mark or counters.packets_out >= volume.packets_mark:
             self._crossed(volume.crossed(counters.bytes_out, counters.packets_out))
+        return packet
+
+    def _sequence_limits(self, sequence: int) -> None:
+        """RFC 4303 §3.3.3: never cycle the counter; warn at the soft fraction of its space."""
+        if sequence > MAX_SEQUENCE:
+            self._crossed([("sequence", True)])
+            self._drop(DropReason.SEQUENCE_EXHAUSTED, "outbound sequence number space used up")
         if sequence == self._sequence_soft:
             self._crossed([("sequence", False)])
-        return packet
 
     # -- lifetimes -----------------------------------------------------------------------------
     def get_timer(self) -> float | None:
@@ -192,6 +201,15 @@ class EspSa:
                 return
             self.hard_expired = hard
             self._events.append(SaLifetimeExpired(self.spi_in, self.spi_out, hard, limit))
+
+    def _bad_trailer(self, plain: bytes) -> NoReturn:
+        """The fast trailer test failed: a padding error (counted by its reason) or a dummy packet."""
+        try:
+            strip_trailer(plain, self._skip)
+        except EspError as error:
+            self.counters.drops[error.drop] += 1
+            raise
+        self._drop(DropReason.DUMMY, "dummy packet")
 
     def _drop(self, reason: DropReason, text: str) -> NoReturn:
         self.counters.drops[reason] += 1

@@ -87,3 +87,51 @@ def test_against_model(size, steps):
             window.commit(seq)
             model.commit(seq)
         assert window.top == model.top
+
+
+# In-order arrivals only extend the run; these cases cross runs longer than the window and fold them.
+RUN_CASES = [
+    (64, 200, 137, False),  # seen, inside the window after a run of 200
+    (64, 200, 136, False),  # left of the window
+    (64, 200, 201, True),
+    (32, 31, 1, False),     # a run one short of the window size
+    (32, 32, 1, False),
+]
+
+
+@pytest.mark.parametrize("size,run,seq,expected", RUN_CASES)
+def test_long_in_order_runs(size, run, seq, expected):
+    window = ReplayWindow(size)
+    for number in range(1, run + 1):
+        window.commit(number)
+    assert window.check(seq) is expected
+    assert window.bits() == (1 << min(run, size)) - 1
+
+
+def test_run_folds_on_out_of_order_arrival():
+    window = ReplayWindow(64)
+    for number in range(1, 11):
+        window.commit(number)
+    window.commit(15)  # a gap of 11..14
+    assert [window.check(n) for n in range(9, 17)] == [False, False, True, True, True, True, False, True]
+    window.commit(12)
+    assert window.check(11) and not window.check(12)
+    assert window.bits() == 0b1111111111_0_1_00_1  # 10..1, not 11, 12, not 13 and 14, 15
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([32, 64, 128]),
+       st.lists(st.tuples(st.integers(0, 70), st.integers(-70, 3), st.booleans()), max_size=60))
+def test_mostly_in_order_against_model(size, steps):
+    """Runs of in-order numbers (the fast path) mixed with jumps back and forward."""
+    window, model = ReplayWindow(size), Model(size)
+    for run, jump, authentic in steps:
+        start = max(1, model.top + jump)
+        for seq in range(start, start + run):
+            accepted = window.check(seq)
+            assert accepted == model.check(seq), (seq, model.top)
+            if accepted and authentic:
+                window.commit(seq)
+                model.commit(seq)
+        assert window.top == model.top
+        assert window.bits() == sum(1 << (model.top - n) for n in model.seen if model.top - n < size)

@@ -12,13 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ikel2tp.esp.errors import DropReason, EspError
-from ikel2tp.esp.packet import MAX_SEQUENCE, trailer
+from ikel2tp.esp.packet import MAX_SEQUENCE, strip_trailer, trailer
 from ikel2tp.esp.sa import EspSa, Lifetime, SaLifetimeExpired
 
 
 def state(sa: EspSa) -> tuple:
     c = sa.counters
-    return (sa.replay.top, sa.replay._bitmap, c.packets_in, c.bytes_in, sa.hard_expired)
+    return (sa.replay.top, sa.replay._run, sa.replay._bitmap, c.packets_in, c.bytes_in, sa.hard_expired)
 
 
 def expect_drop(sa: EspSa, packet: bytes, reason: DropReason) -> None:
@@ -67,7 +67,7 @@ def test_short_packets(keys: Keys, size: int):
     header = struct.pack("!II", 0x2000, 1)
     packet = header[:size] if size <= 8 else header + bytes(size - 8)
     expect_drop(b, packet, DropReason.SHORT)
-    assert state(b) == (0, 0, 0, 0, False)
+    assert state(b) == (0, 0, 0, 0, 0, False)
 
 
 def _authentic(keys: Keys, sa_out: EspSa, plain: bytes) -> bytes:
@@ -93,6 +93,37 @@ def test_bad_padding_counted(keys: Keys):
         expect_drop(b, _authentic(keys, a, plain), DropReason.PADDING)
     assert b.counters.packets_in == 0 and b.replay.top == 2
     assert b.unprotect(a.protect(b"ok")) == (17, b"ok")
+
+
+@pytest.mark.parametrize("suite", SUITES[:1] + SUITES[5:7], ids=[SUITE_IDS[0], *SUITE_IDS[5:7]])
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_trailer_check_agrees_with_strip_trailer(suite, data):
+    """unprotect's inline trailer test gives strip_trailer's verdict (and DUMMY for next header 59)
+    on authentic packets around arbitrary block-aligned plaintexts, biased towards near-valid ones."""
+    keys = Keys(*suite)
+    a, b = make_pair(keys)
+    block = a._out.block
+    body = data.draw(st.binary(max_size=3 * block))
+    pad = data.draw(st.integers(0, 255))
+    tail = bytes(range(1, pad + 1)) + bytes([pad, data.draw(st.sampled_from([17, 59, 0, 255]))])
+    plain = bytearray(body + bytes(-(len(body) + len(tail)) % block) + tail)  # aligned: it encrypts
+    if data.draw(st.booleans()):
+        plain[data.draw(st.integers(0, len(plain) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    plain = bytes(plain)
+    try:
+        expected = strip_trailer(plain)
+    except EspError as error:
+        expected = error.drop
+    else:
+        if expected[0] == 59:
+            expected = DropReason.DUMMY
+    try:
+        got = b.unprotect(_authentic(keys, a, plain))
+    except EspError as error:
+        got = error.drop
+        assert b.counters.drops[got] == 1
+    assert got == expected
 
 
 def test_dummy_packet_dropped(keys: Keys):
