@@ -319,9 +319,10 @@ def main() -> None:
     finally:
         agent.status["finished_uptime"] = _uptime()
         agent.collect_logs()
-        for proc in reversed(agent.procs):
-            if proc.poll() is None:
-                proc.terminate()
+        if config.get("disconnect") != "kill":  # "kill": power off without any daemon saying goodbye
+            for proc in reversed(agent.procs):
+                if proc.poll() is None:
+                    proc.terminate()
         agent.status["done"] = True
         agent.write_status()
         os.sync()
