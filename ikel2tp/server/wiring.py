@@ -682,6 +682,10 @@ class Gateway:
             session.link.close(reason, now)
             self._dirty.add(session.key)
         self.pump(now)
+        for session in sessions:  # an administrator's close does not wait for the peer's Terminate-Ack
+            if session.key in self._closing:
+                self.lns.close_session(session.key, self._closing.pop(session.key), now)
+        self.pump(now)
         for channel in channels:
             if not self.table.on_sa(channel):
                 for child in list(channel.children):

@@ -12,6 +12,7 @@ from ikel2tp.config import UserConfig as LocalUser
 from ikel2tp.dataplane.base import SaExpired
 from ikel2tp.dataplane.fake import FakeDataPlane
 from ikel2tp.ike.events import ChildSaDeleted, PeerDead
+from ikel2tp.l2tp.constants import MessageType
 from ikel2tp.l2tp.lns import Lns
 from ikel2tp.l2tp.settings import L2tpSettings
 from ikel2tp.pool import AddressPool
@@ -138,6 +139,74 @@ def test_static_address_and_wrong_password(caplog):
     assert failed and "'alice'" in failed[0].getMessage() and "wrong password" in failed[0].getMessage()
     assert "guess" not in caplog.text
     assert [r["user"] for r in gateway.status(101.0) if r["address"]] == ["carol"]
+
+
+def _l2tp_log(client: Client) -> list:
+    """Wrap ``client.inbox`` to record what reaches the client, in order: PPP frames as (protocol, code),
+    control messages as their type."""
+    seen: list = []
+    inbox = client.inbox
+
+    def recording() -> list:
+        got = inbox()
+        for r in got:
+            if r.message is not None:
+                seen.append(MessageType(r.message.message_type))
+            elif not r.header.control:
+                frame = r.payload[2:] if r.payload[:2] == b"\xff\x03" else r.payload
+                seen.append((frame[:2].hex(), frame[2]))
+        return got
+    client.inbox = recording
+    return seen
+
+
+CHAP_FAILURE, LCP_TERMINATE_REQUEST, LCP_TERMINATE_ACK = ("c223", 4), ("c021", 5), ("c021", 6)
+
+
+def test_wrong_password_failure_and_terminate_reach_the_client_before_the_cdn():
+    """Regression (real pppd behind xl2tpd): a CDN sent together with the MS-CHAPv2 Failure made xl2tpd
+    kill pppd before it read E=691, so the user saw no authentication error.  The L2TP session now
+    stays until LCP has terminated (RFC 1661 §3.7)."""
+    gateway, ike, io = make_gateway()
+    client = Client(gateway, ike, ike_sa_id=2, spi_in=0x2000, remote=(NAT, 4501), user="alice",
+                    password="guess")
+    client.negotiate_ipsec(100.0)
+    client.connect_l2tp(100.0)
+    seen = _l2tp_log(client)
+    client.run_ppp(100.0)
+    failed = [e for e in client.ppp_events if type(e).__name__ == "AuthFailed"]
+    assert failed and failed[0].reason.startswith("E=691")
+    assert seen.index(CHAP_FAILURE) < seen.index(LCP_TERMINATE_REQUEST) < seen.index(LCP_TERMINATE_ACK)
+    assert seen[-1] == MessageType.CDN and seen.count(MessageType.CDN) == 1
+
+
+def test_a_silent_peer_gets_the_cdn_when_lcp_gives_up_terminating():
+    gateway, ike, io = make_gateway()
+    client = Client(gateway, ike, ike_sa_id=2, spi_in=0x2000, remote=(NAT, 4501), user="alice",
+                    password="guess")
+    client.negotiate_ipsec(100.0)
+    client.connect_l2tp(100.0)
+    seen = _l2tp_log(client)
+    frames_to_send, answered = client.ppp.frames_to_send, []
+
+    def quiet_after_the_chap_response() -> list:  # the client vanishes once it has answered
+        if answered:
+            frames_to_send()
+            return []
+        out = frames_to_send()
+        answered.extend(f for f in out if f[:3] == bytes.fromhex("c22302"))
+        return out
+    client.ppp.frames_to_send = quiet_after_the_chap_response
+    client.run_ppp(100.0)
+    assert answered and CHAP_FAILURE in seen and LCP_TERMINATE_REQUEST in seen
+    assert MessageType.CDN not in seen  # LCP is still waiting for the Terminate-Ack
+    now = 100.0
+    while MessageType.CDN not in seen and now < 130.0:
+        now = max(gateway.next_deadline(), now)
+        gateway.timer(now)
+        gateway.pump(now)
+        client.inbox()
+    assert MessageType.CDN in seen and now < 115.0, (now, seen)  # max-terminate x restart timer
 
 
 def test_failed_logins_are_rate_limited_per_user():
