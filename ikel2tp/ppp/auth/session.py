@@ -203,6 +203,7 @@ class AuthClient:
         self._last: bytes | None = None
         self._identifier = random(1)[0]
         self._expected_authenticator: str | None = None
+        self._answered: tuple[int, bytes] | None = None  # (Identifier, Value) of the Challenge answered
 
     def start(self, now: float) -> None:
         if self.method is AuthMethod.PAP:
@@ -238,6 +239,12 @@ class AuthClient:
             raise PppError(f"auth client: unexpected {packet!r}", field="code")
 
     def _answer_challenge(self, packet: ChapValuePacket, now: float) -> None:
+        """RFC 1994 §4.1 / RFC 2759 §4: a retransmitted Challenge (same Identifier and Value) means our
+        Response was lost or is late; send the same Response again. A new Peer-Challenge would make the
+        server's Success carry the authenticator of whichever Response it checked first."""
+        if self._answered == (packet.identifier, packet.value) and self._last is not None:
+            self.owner.send_frame(self.protocol, self._last)
+            return
         user = self.login.user
         if self.method is AuthMethod.CHAP:
             value = chap_md5_response(packet.identifier, self.login.password.encode(), packet.value)
@@ -251,6 +258,7 @@ class AuthClient:
                 password_hash, nt_response, peer_challenge, packet.value, user)
             value = peer_challenge + bytes(8) + nt_response + b"\x00"
         response = ChapValuePacket(ChapCode.RESPONSE, packet.identifier, value, user.encode())
+        self._answered = (packet.identifier, packet.value)
         self._last = push_chap_packet(response)
         self._retries = self.settings.max_configure
         self._transmit(now)
