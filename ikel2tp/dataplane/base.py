@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from ikel2tp.esp.sa import SaCounters
 from ikel2tp.ike.events import Address, ChildSaKeys
@@ -24,9 +24,12 @@ __all__ = ["DataPlane", "L2tpReceiver", "SaCounters", "SaExpired", "SaHandle", "
            "create_dataplane", "grow_receive_buffer", "KINDS"]
 
 
-@dataclass(frozen=True)
-class SaHandle:
-    """Names an installed SA pair: our inbound SPI (unique, we allocated it) and the peer's."""
+class SaHandle(NamedTuple):
+    """Names an installed SA pair: our inbound SPI (unique, we allocated it) and the peer's.
+
+    A NamedTuple, not a frozen dataclass: it is hashed and compared per packet (dictionary keys of
+    the data plane and the gateway), which a tuple does in C.  Handles are only ever compared with
+    other handles."""
 
     spi_in: int
     spi_out: int

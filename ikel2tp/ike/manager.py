@@ -104,6 +104,8 @@ class IkeManager:
         self.set_authenticators(authenticators or {})
         self._sas: dict[tuple[bytes, bytes], IkeSa] = {}
         self._by_id: dict[int, IkeSa] = {}
+        # the live SAs by their current remote address (peer_alive / invalid_spi per ESP packet)
+        self._by_remote: dict[Address, dict[int, IkeSa]] = {}
         self._half_open: dict[tuple[bytes, Address], IkeSa] = {}
         self._half_open_per_source: dict[str, int] = {}
         self._initiating: dict[bytes, IkeSa] = {}
@@ -181,10 +183,9 @@ class IkeManager:
 
     def peer_alive(self, remote: Address, now: float) -> None:
         """The shell saw ESP or a NAT-T keepalive from ``remote``: no DPD probe needed."""
-        for sa in self._by_id.values():
-            if sa.remote == remote:
-                sa.last_seen = now
-                self._schedule(sa, now)
+        for sa in self._by_remote.get(remote, {}).values():
+            sa.last_seen = now
+            self._schedule(sa, now)
 
     def invalid_spi(self, remote: Address, spi: int, now: float) -> None:
         """The data plane got ESP with an unknown SPI from ``remote``: tell the peer with an
@@ -192,8 +193,8 @@ class IkeManager:
         last = self._invalid_spi_sent.get((remote, spi))
         if last is not None and now - last < 60.0:
             return
-        for sa in self._by_id.values():
-            if sa.established and sa.remote == remote:
+        for sa in self._by_remote.get(remote, {}).values():
+            if sa.established:
                 if len(self._invalid_spi_sent) >= 256:
                     self._invalid_spi_sent.popitem(last=False)
                 self._invalid_spi_sent[(remote, spi)] = now
@@ -270,7 +271,7 @@ class IkeManager:
     def float_to_natt(self, sa: IkeSa) -> None:
         """RFC 3947 §4: the initiator moves to port 4500 once NAT is detected."""
         sa.local = (sa.local[0], NATT_PORT)
-        sa.remote = (sa.remote[0], NATT_PORT)
+        self._set_remote(sa, (sa.remote[0], NATT_PORT))
 
     def send_notify(self, sa: IkeSa, notify_type: int, protocol: int, spi: bytes, data: bytes = b"") -> None:
         if not sa.established:
@@ -323,9 +324,7 @@ class IkeManager:
             return
         heir = None
         if adopt:
-            heirs = [
-                o for o in self._by_id.values() if o is not sa and o.established and o.remote == sa.remote
-            ]
+            heirs = [o for o in self._by_remote.get(sa.remote, {}).values() if o is not sa and o.established]
             heir = max(heirs, key=lambda o: o.sa_id, default=None)
         if heir is not None:
             heir.children.extend(sa.children)
@@ -394,7 +393,8 @@ class IkeManager:
         if header.flags & Flag.ENCRYPTION and sa.keys is not None:
             # NAT-T float or a changed NAT mapping (RFC 3947 §4): answer where the message came
             # from; kept only if the message authenticates.
-            sa.local, sa.remote = local, remote
+            sa.local = local
+            self._set_remote(sa, remote)
         try:
             if header.exchange in (ExchangeType.IDENTITY_PROTECTION, ExchangeType.AGGRESSIVE):
                 self._phase1(sa, header, body, now)
@@ -409,7 +409,8 @@ class IkeManager:
                     code=NotifyType.UNSUPPORTED_EXCHANGE_TYPE,
                 )
         except ProtocolError as exc:
-            sa.local, sa.remote = previous
+            sa.local = previous[0]
+            self._set_remote(sa, previous[1])
             self._failed(sa, exc, now)
             raise
         if sa.remote != previous[1]:
@@ -669,8 +670,24 @@ class IkeManager:
         sa = IkeSa(self._next_id, initiator, icookie, rcookie, local, remote, now, last_seen=now)
         self._next_id += 1
         self._by_id[sa.sa_id] = sa
+        self._by_remote.setdefault(remote, {})[sa.sa_id] = sa
         self._schedule(sa, now)
         return sa
+
+    def _set_remote(self, sa: IkeSa, remote: Address) -> None:
+        """Move ``sa`` to a new peer address (NAT-T float, changed NAT mapping), keeping the index
+        by remote address right; every change of a live SA's ``remote`` goes through here."""
+        if remote == sa.remote:
+            return
+        self._unindex(sa)
+        sa.remote = remote
+        if sa.sa_id in self._by_id:
+            self._by_remote.setdefault(remote, {})[sa.sa_id] = sa
+
+    def _unindex(self, sa: IkeSa) -> None:
+        bucket = self._by_remote.get(sa.remote)
+        if bucket is not None and bucket.pop(sa.sa_id, None) is not None and not bucket:
+            del self._by_remote[sa.remote]
 
     def _drop_half_open(self, key: tuple[bytes, Address]) -> None:
         self._half_open.pop(key)
@@ -688,6 +705,7 @@ class IkeManager:
         self._sas.pop((sa.icookie, sa.rcookie), None)
         self._initiating.pop(sa.icookie, None)
         self._by_id.pop(sa.sa_id, None)
+        self._unindex(sa)
         sa.state = State.DELETED
 
     def _deadline(self, sa: IkeSa) -> float:

@@ -44,6 +44,7 @@ class Lns:
         self._ctx = Context(settings, log, random)
         self._tunnels: dict[int, Tunnel] = {}
         self._by_peer: dict[tuple[Hashable, int], Tunnel] = {}
+        self._of_peer: dict[Hashable, dict[int, Tunnel]] = {}  # each peer's live tunnels, by our ID
         # Deadlines: each tunnel's current one, a heap of (deadline, tunnel ID) with stale entries
         # skipped lazily, and the tunnels touched since their deadline was last computed.
         self._deadlines: dict[int, float] = {}
@@ -125,7 +126,7 @@ class Lns:
     def close_peer(self, peer: Hashable, reason: str, now: float) -> None:
         """Forget every tunnel of ``peer`` without a StopCCN: its SA is gone (deleted, or replaced
         after INITIAL-CONTACT); a reconnecting client gets a fresh tunnel on its new SA."""
-        for tunnel in [t for t in self._tunnels.values() if t.peer == peer]:
+        for tunnel in list(self._of_peer.get(peer, {}).values()):
             tunnel.abort(reason)
             self._touch(tunnel)
 
@@ -151,6 +152,10 @@ class Lns:
         if tunnel.finished and self._tunnels.get(tunnel.tunnel_id) is tunnel:
             del self._tunnels[tunnel.tunnel_id]
             self._by_peer.pop((tunnel.peer, tunnel.peer_tunnel_id), None)
+            mine = self._of_peer[tunnel.peer]
+            del mine[tunnel.tunnel_id]
+            if not mine:
+                del self._of_peer[tunnel.peer]
         self._dirty.add(tunnel.tunnel_id)
 
     def _receive_control(self, header: Header, body: bytes, message: Message | None, peer: Hashable,
@@ -202,7 +207,7 @@ class Lns:
 
     def _new_tunnel(self, peer: Hashable, peer_tid: int, sccrq: bytes, now: float) -> Tunnel | None:
         s = self.settings
-        mine = sum(1 for t in self._tunnels.values() if t.peer == peer)
+        mine = len(self._of_peer.get(peer, ()))
         tunnel_id = None
         if len(self._tunnels) >= s.max_tunnels:
             why = f"server tunnel limit {s.max_tunnels} reached"
@@ -224,6 +229,7 @@ class Lns:
         tunnel = Tunnel(self._ctx, tunnel_id, peer, peer_tid, now, sccrq)
         self._tunnels[tunnel_id] = tunnel
         self._by_peer[(peer, peer_tid)] = tunnel
+        self._of_peer.setdefault(peer, {})[tunnel_id] = tunnel
         return tunnel
 
     def _receive_data(self, header: Header, payload: bytes, peer: Hashable, now: float) -> None:

@@ -57,6 +57,10 @@ class Session:
     data_ns: int = 0
     data_nr: int = 0
     key: SessionKey = field(init=False)
+    # The data header without sequencing (T=0 L=0 S=0 O=0, §3.1) and FF 03, for the peer tunnel ID it
+    # was built for: the same bytes for every frame of the call (its peer Session ID is fixed).
+    _data_prefix: bytes = field(init=False, default=b"", repr=False, compare=False)
+    _data_prefix_tunnel: int = field(init=False, default=-1, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.key = SessionKey(self.tunnel_id, self.session_id)
@@ -75,9 +79,13 @@ class Session:
 
     def encode_data(self, peer_tunnel_id: int, frame: bytes) -> bytes:
         """A data message carrying ``frame`` (from its PPP protocol field) with FF 03 added."""
-        ns = nr = None
         if self.sequencing:  # RFC 2661 §3.1: Nr is reserved in data messages (sent as 0)
-            ns, nr = self.data_ns, 0
+            ns = self.data_ns
             self.data_ns = (self.data_ns + 1) % SERIAL
-        header = Header(False, peer_tunnel_id, self.peer_session_id, ns, nr)
-        return encode_datagram(header, PPP_ADDRESS_CONTROL + frame)
+            header = Header(False, peer_tunnel_id, self.peer_session_id, ns, 0)
+            return encode_datagram(header, PPP_ADDRESS_CONTROL + frame)
+        if peer_tunnel_id != self._data_prefix_tunnel:
+            header = Header(False, peer_tunnel_id, self.peer_session_id)
+            self._data_prefix = encode_datagram(header, PPP_ADDRESS_CONTROL)
+            self._data_prefix_tunnel = peer_tunnel_id
+        return self._data_prefix + frame

@@ -519,3 +519,45 @@ def test_data_with_offset_and_length():
     data = encode_datagram(Header(False, tid, key.session_id, length=True, offset=3), b"\xff\x03" + LCP)
     lns.receive_datagram(data + b"trailing", PEER, 2.0)
     assert events(lns) == [PppFrameReceived(key, LCP)]
+
+
+def test_per_peer_tunnel_count_is_freed_on_every_removal_path():
+    lns = make_lns(max_tunnels_per_peer=1, hello_interval=60, log_interval=0)
+    other = ("198.51.100.7", 1701)
+
+    def counted() -> dict:
+        return {peer: set(mine) for peer, mine in lns._of_peer.items()}
+
+    def scanned() -> dict:
+        by_peer: dict = {}
+        for t in lns.tunnels():
+            by_peer.setdefault(t.peer, set()).add(t.tunnel_id)
+        return by_peer
+
+    def refused(peer, now: float) -> bool:
+        lac = Lac(tunnel_id=999)
+        return messages(exchange(lns, lac, lac.sccrq(), now, peer=peer)) == ["StopCCN"]
+
+    # 1. StopCCN from the peer, held then forgotten
+    lac = Lac(tunnel_id=1)
+    establish(lns, lac)
+    establish(lns, Lac(tunnel_id=1), peer=other)
+    assert refused(PEER, 1.0) and counted() == scanned()
+    exchange(lns, lac, lac.control(MessageType.StopCCN, [(AvpType.ASSIGNED_TUNNEL_ID, 1),
+                                                         (AvpType.RESULT_CODE, ResultCode(1, 0, ""))]), 2.0)
+    lns.handle_timer(40.0)
+    assert counted() == scanned() == {other: {t.tunnel_id for t in lns.tunnels()}}
+    # 2. close_peer (the IKE SA went away)
+    establish(lns, Lac(tunnel_id=2), now=41.0)
+    lns.close_peer(PEER, "IKE SA deleted", 42.0)
+    assert counted() == scanned() and PEER not in counted()
+    # 3. a new SCCRQ reusing the Tunnel ID replaces the stale tunnel (the limit of 1 still lets it in)
+    establish(lns, Lac(tunnel_id=3), now=43.0)
+    establish(lns, Lac(tunnel_id=3, host_name="after-sleep"), now=44.0)
+    assert len(counted()[PEER]) == 1 and counted() == scanned()
+    # 4. HELLO unanswered: the tunnel is torn down
+    while PEER in counted():
+        now = lns.get_timer()
+        lns.handle_timer(now)
+        lns.datagrams_to_send()
+    assert counted() == scanned() and not refused(PEER, now + 1)

@@ -1,8 +1,8 @@
 """The TUN device, in a network namespace this test makes (``unshare -n``, gone with its process).
 
 Checks: the gateway /32 on the device, a /32 route per client address that really carries packets
-both ways (the kernel answers a ping sent into the TUN from a client address), removal of routes and
-of the device.
+both ways (the kernel answers a ping sent into the TUN from a client address), route changes done in
+order when the call returns (our own rtnetlink socket), removal of routes and of the device.
 """
 
 from __future__ import annotations
@@ -64,6 +64,25 @@ SCRIPT = textwrap.dedent(r"""
     tun.write(b"not an ip packet")  # refused by the kernel, logged, not raised
     tun.remove_route("10.99.0.5")
     assert "10.99.0.5" not in ip("route")
+    # route changes are done when the call returns, in order: the last one wins
+    for _ in range(20):
+        tun.add_route("10.99.0.7")
+        tun.remove_route("10.99.0.7")
+    tun.add_route("10.99.0.7")
+    tun.remove_route("10.99.0.404")  # never added: nothing sent
+    assert "10.99.0.7 dev ikel2tp-t0 proto static scope link src 10.99.0.1" in ip("route"), ip("route")
+    tun.add_route("10.99.0.8")
+    ip("route", "del", "10.99.0.8")  # removed by an administrator: our removal is logged, not raised
+    tun.remove_route("10.99.0.8")
+    tun.gateway = "10.99.0.200"  # not an address of this host: the kernel refuses it as source
+    try:
+        tun.add_route("10.99.0.9")
+    except OSError as exc:
+        assert exc.errno == 22, exc  # EINVAL, from the kernel's acknowledgement
+    else:
+        raise AssertionError("the kernel's refusal was not raised")
+    tun.gateway = "10.99.0.1"
+    assert "10.99.0.9" not in ip("route") and "10.99.0.9" not in tun.routes
     tun.add_route("10.99.0.6")
     tun.close()
     assert "ikel2tp-t0" not in ip("link")
