@@ -90,7 +90,7 @@ def load_der_certificate(der: bytes, field: str = "CERT") -> x509.Certificate:
         cert.subject.rfc4514_string()
         cert.issuer.rfc4514_string()
         list(cert.extensions)
-    except (ValueError, KeyError) as exc:  # KeyError: rfc4514_string of an empty RDN
+    except (ValueError, KeyError, x509.DuplicateExtension) as exc:  # KeyError: rfc4514_string of an empty RDN
         raise CertError(f"{field} payload is not a DER X.509 certificate ({len(der)} bytes)",
                         code=CertNotify.INVALID_CERT_ENCODING, field=field) from exc
     try:

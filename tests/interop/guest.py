@@ -27,7 +27,7 @@ KERNEL_PACKAGE_RE = re.compile(r"^linux-image-(6\.1\.0-\d+-amd64)$")
 QEMU = "qemu-system-x86_64"
 BUSYBOX = Path("/bin/busybox")
 INITRAMFS_MODULES = ("virtio_pci", "virtio_net", "9p", "9pnet_virtio", "netfs", "fscache", "overlay")
-IMAGE_FORMAT = 1  # bump when the initramfs layout changes so old caches are rebuilt
+IMAGE_FORMAT = 2  # bump when the initramfs layout changes so old caches are rebuilt
 
 Log = Callable[[str], None]
 
@@ -226,7 +226,8 @@ mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work 
 mkdir -p /newroot/interop /newroot/lib/modules/$kver
 mount -t 9p -o $opts results /newroot/interop || { echo "initramfs: no results share"; reboot -f; }
 mount -t 9p -o $opts,ro modules /newroot/lib/modules/$kver || echo "initramfs: no modules share"
-for d in run tmp; do mount -t tmpfs -o mode=1777 tmpfs /newroot/$d; done
+# /tmp stays the host's (writable through the overlay): a checkout or venv under it must be visible
+mount -t tmpfs -o mode=1777 tmpfs /newroot/run
 mount --move /proc /newroot/proc
 mount --move /sys /newroot/sys
 mount --move /dev /newroot/dev
