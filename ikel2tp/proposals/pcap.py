@@ -20,6 +20,7 @@ from enum import IntEnum
 
 from ikel2tp.common.buffer import Buffer
 from ikel2tp.common.errors import DecodeError, ProtocolError
+from ikel2tp.common.inet import internet_checksum
 
 IKE_PORT, NATT_PORT = 500, 4500
 MAX_PACKET = 262144
@@ -293,15 +294,6 @@ def read_capture(data: bytes) -> Capture:
 
 
 # -- writing --------------------------------------------------------------------------------------
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def ip_udp(src: tuple[str, int], dst: tuple[str, int], payload: bytes) -> bytes:
     """An IPv4 or IPv6 packet carrying one UDP datagram (a non-ESP marker is the caller's)."""
     s, d = ipaddress.ip_address(src[0]), ipaddress.ip_address(dst[0])
@@ -310,7 +302,7 @@ def ip_udp(src: tuple[str, int], dst: tuple[str, int], payload: bytes) -> bytes:
         header = struct.pack(
             "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0, s.packed, d.packed
         )
-        header = header[:10] + _checksum(header).to_bytes(2, "big") + header[12:]
+        header = header[:10] + internet_checksum(header).to_bytes(2, "big") + header[12:]
         return header + udp
     return struct.pack("!IHBB16s16s", 0x60000000, len(udp), 17, 64, s.packed, d.packed) + udp
 

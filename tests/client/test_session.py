@@ -7,8 +7,9 @@ import logging
 import random as random_module
 import struct
 
-from ikel2tp.client.packets import checksum, echo_request, udp_datagram
+from ikel2tp.client.packets import echo_request, udp_datagram
 from ikel2tp.client.session import STEPS, ClientSession, State, Step
+from ikel2tp.common.inet import internet_checksum as checksum
 from ikel2tp.ppp.auth.credentials import ClientLogin
 from tests.server.backtoback import Client as SaOnly
 from tests.server.test_wiring import GATEWAY, NAT, make_gateway

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ipaddress
 import json
 import logging
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from ikel2tp.client.packets import echo_request
 from ikel2tp.dataplane.userspace import UserspaceDataPlane
 from ikel2tp.ike.events import ChildSaEstablished, Phase1Established, Phase1Failed, QuickModeFailed
 from ikel2tp.ike.manager import IkeManager
@@ -63,23 +62,6 @@ PLAIN = "[l2tp]\nrequire_ipsec = false\n"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 CLI = [sys.executable, "-c", "from ikel2tp.cli.main import app; app()"]
 log = logging.getLogger("e2e.client")
-
-
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def echo_request(src: str, dst: str, ident: int = 0x4242) -> bytes:
-    icmp = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"ikel2tp end to end"
-    icmp = icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 7, 0, 64, 1, 0,
-                         ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed)
-    return header[:10] + struct.pack("!H", checksum(header)) + header[12:] + icmp
 
 
 class ClientStack:
