@@ -92,20 +92,9 @@ class AggressiveMode(MainMode):
         self.peer_id_body, self.peer_id = raw_id.body, raw_id.payload
         self._check_peer_id(raw_id.payload)
         self._vendor(message)
-        methods = self.core.auth_methods(self.sa.remote, self._peer_id_hint())
-        if not methods:
-            self.core.refuse_phase1(
-                self.sa, None, f"no pre-shared key (or other credential) for {self.sa.remote[0]}"
-            )
+        choice = self._select(raw_sa.payload)
+        if choice is None:
             return []
-        choice = proposal.select_phase1(raw_sa.payload, self.core.settings.phase1_suites, methods)
-        if isinstance(choice, proposal.Refusal):
-            self.core.refuse_phase1(self.sa, choice)
-            return []
-        self.choice = choice.offer
-        reason = self._choose_auth()
-        if reason:
-            raise IkeError(reason, field="auth", code=NotifyType.AUTHENTICATION_FAILED)
         assert choice.offer.suite is not None
         self.dh = DhExchange(choice.offer.suite.group, self.core.random)
         self._derive_keys(message)

@@ -324,21 +324,29 @@ class MainMode:
         assert raw is not None
         self.sai_b = raw.body
         self._vendor(message)
-        methods = self.core.auth_methods(self.sa.remote)
+        choice = self._select(raw.payload)
+        if choice is None:
+            return []
+        return [self._plain([choice.sa_payload(), *vendor.responder_vids(self.sa.ext)])]
+
+    def _select(self, sa_payload: SaPayload) -> proposal.Phase1Choice | None:
+        """Choose the first of the peer's proposals we allow with a method we have credentials for
+        (RFC 2409 §5); None when refused (logged and answered by the manager)."""
+        methods = self.core.auth_methods(self.sa.remote, self._peer_id_hint())
         if not methods:
             self.core.refuse_phase1(
                 self.sa, None, f"no pre-shared key (or other credential) for {self.sa.remote[0]}"
             )
-            return []
-        choice = proposal.select_phase1(raw.payload, self.core.settings.phase1_suites, methods)
+            return None
+        choice = proposal.select_phase1(sa_payload, self.core.settings.phase1_suites, methods)
         if isinstance(choice, proposal.Refusal):
             self.core.refuse_phase1(self.sa, choice)
-            return []
+            return None
         self.choice = choice.offer
         reason = self._choose_auth()
         if reason:
             raise IkeError(reason, field="auth", code=NotifyType.AUTHENTICATION_FAILED)
-        return [self._plain([choice.sa_payload(), *vendor.responder_vids(self.sa.ext)])]
+        return choice
 
     def _r_mm3(self, message: Message, now: float) -> list[bytes]:
         assert self.choice is not None and self.choice.suite is not None
