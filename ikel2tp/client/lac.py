@@ -21,7 +21,6 @@ reason and dropped.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import os
@@ -46,6 +45,7 @@ from ikel2tp.l2tp.constants import (
 from ikel2tp.l2tp.message import Message, build_avps, decode_message
 from ikel2tp.l2tp.packet import Header, decode_control_body, decode_datagram, encode_control, encode_datagram
 from ikel2tp.l2tp.reliable import ControlChannel, Outgoing
+from ikel2tp.l2tp.tunnel import challenge_response
 
 PPP_ADDRESS_CONTROL = b"\xff\x03"
 
@@ -153,12 +153,6 @@ class TunnelClosed:
 
 
 Event = TunnelEstablished | SessionEstablished | PppFrameReceived | SessionClosed | TunnelClosed
-
-
-def challenge_response(message_type: int, secret: bytes, challenge: bytes) -> bytes:
-    """RFC 2661 §4.4.3: MD5 over the one-octet Message Type of the answering message, the secret and
-    the challenge (RFC 1994's CHAP construction)."""
-    return hashlib.md5(bytes([message_type]) + secret + challenge).digest()
 
 
 class Lac:
