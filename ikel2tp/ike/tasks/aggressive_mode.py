@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from ikel2tp.crypto.dh import DhExchange
 from ikel2tp.ike import proposal
-from ikel2tp.ike.constants import AuthMethod, ExchangeType, NotifyType
-from ikel2tp.ike.errors import IkeError
+from ikel2tp.ike.constants import AuthMethod, ExchangeType
 from ikel2tp.ike.message import Header, Message, encode
 from ikel2tp.ike.payloads import IdPayload, KePayload, NoncePayload, SaPayload, payload_body
 from ikel2tp.ike.sa import State
@@ -56,22 +55,7 @@ class AggressiveMode(MainMode):
         )
 
     def _i_am2(self, message: Message, now: float) -> list[bytes]:
-        sa_payload = message.first(SaPayload)
-        offer = proposal.decode_phase1(sa_payload.proposals[0].transforms[0])
-        if (
-            len(sa_payload.proposals[0].transforms) != 1
-            or offer.suite not in self.core.settings.phase1_suites
-        ):
-            raise IkeError(
-                f"responder chose {offer.label()}, which we did not offer",
-                field="SA",
-                code=NotifyType.NO_PROPOSAL_CHOSEN,
-            )
-        self.choice = offer
-        self._vendor(message)
-        reason = self._choose_auth()
-        if reason:
-            raise IkeError(reason, field="auth", code=NotifyType.AUTHENTICATION_FAILED)
+        self._accept_choice(message)
         self._derive_keys(message)
         raw = message.raw(IdPayload)
         assert raw is not None

@@ -272,7 +272,9 @@ class MainMode:
         self.sa.state = State.MM_SA_SENT
         return self._plain([sa_payload, *vendor.initiator_vids()])
 
-    def _i_mm2(self, message: Message, now: float) -> list[bytes]:
+    def _accept_choice(self, message: Message) -> proposal.Phase1Offer:
+        """Initiator: the responder's SA must hold exactly one transform, one we offered (RFC 2408
+        §4.2); then its vendor IDs and our authenticator for the chosen method."""
         sa_payload = message.first(SaPayload)
         if len(sa_payload.proposals) != 1 or len(sa_payload.proposals[0].transforms) != 1:
             raise IkeError(
@@ -290,6 +292,10 @@ class MainMode:
         reason = self._choose_auth()
         if reason:
             raise IkeError(reason, field="auth", code=NotifyType.AUTHENTICATION_FAILED)
+        return offer
+
+    def _i_mm2(self, message: Message, now: float) -> list[bytes]:
+        offer = self._accept_choice(message)
         assert offer.suite is not None
         self.dh = DhExchange(offer.suite.group, self.core.random)
         assert self.auth is not None
