@@ -54,6 +54,7 @@ def ppp_settings(config: Config) -> PppSettings:
     c = config.ppp
     return PppSettings(
         auth=tuple(AuthMethod(name) for name in c.auth),
+        mtu=c.mtu,
         mru=c.mru,
         echo_interval=float(c.lcp_echo_interval),
         echo_failures=c.lcp_echo_failure,

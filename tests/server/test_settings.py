@@ -125,6 +125,7 @@ hello_interval = 30
 secret = "tunnel-secret"
 [ppp]
 auth = ["pap", "mschapv2"]
+mtu = 1300
 mru = 1280
 lcp_echo_interval = 10
 lcp_echo_failure = 5
@@ -133,7 +134,7 @@ lcp_echo_failure = 5
     assert (l2tp.hello_interval, l2tp.secret, l2tp.require_ipsec) == (30.0, b"tunnel-secret", True)
     ppp = settings.ppp_settings(cfg)
     assert ppp.auth == (AuthMethod.PAP, AuthMethod.MSCHAPV2)
-    assert (ppp.mru, ppp.echo_interval, ppp.echo_failures) == (1280, 10.0, 5)
+    assert (ppp.mtu, ppp.mru, ppp.echo_interval, ppp.echo_failures) == (1300, 1280, 10.0, 5)
 
 
 def test_reload_swaps_users_and_keys_only():
