@@ -177,8 +177,8 @@ class Gateway:
         self._peer_alive(remote, now)
 
     def _peer_alive(self, remote: Address, now: float) -> None:
-        # Rate-limited: the IKE core looks at every IKE SA on each call, and ESP can arrive at
-        # tens of thousands of packets per second.
+        # Rate-limited: ESP can arrive at tens of thousands of packets per second, and a DPD
+        # liveness note per SA every few seconds is all the IKE core needs.
         if now - self._alive.get(remote, -ALIVE_INTERVAL) >= ALIVE_INTERVAL:
             if len(self._alive) > 4 * len(self.table.clients) + 64:
                 self._alive.clear()
